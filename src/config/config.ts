@@ -1,0 +1,108 @@
+/** SPEC 2.4: rule actions, the enforcement override and exempt namespaces. */
+import { Ajv, type ErrorObject } from 'ajv';
+
+export const RULE_IDS = ['strict-requires-mesh', 'mtls-drift', 'pod-requires-mesh'] as const;
+export type RuleId = (typeof RULE_IDS)[number];
+
+export const ACTIONS = ['deny', 'warn', 'audit', 'off'] as const;
+export type Action = (typeof ACTIONS)[number];
+
+export const ENFORCEMENTS = ['enforce', 'warn', 'audit'] as const;
+export type Enforcement = (typeof ENFORCEMENTS)[number];
+
+export interface Config {
+  rootNamespace: string;
+  enforcement: Enforcement;
+  rules: Record<RuleId, Action>;
+  exemptNamespaces: string[];
+}
+
+const DEFAULTS: Config = {
+  rootNamespace: 'istio-system',
+  enforcement: 'enforce',
+  rules: { 'strict-requires-mesh': 'deny', 'mtls-drift': 'warn', 'pod-requires-mesh': 'deny' },
+  exemptNamespaces: ['kube-system', 'kube-public', 'kube-node-lease'],
+};
+export const DEFAULT_CONFIG: Readonly<Config> = Object.freeze(DEFAULTS);
+
+const NAMESPACE_NAME = '^[a-z0-9]([-a-z0-9]*[a-z0-9])?$';
+
+export const CONFIG_SCHEMA = {
+  $id: 'https://mtls-guard.dev/config.schema.json',
+  type: 'object',
+  additionalProperties: false,
+  properties: {
+    rootNamespace: { type: 'string', pattern: NAMESPACE_NAME, maxLength: 63 },
+    enforcement: { enum: [...ENFORCEMENTS] },
+    rules: {
+      type: 'object',
+      additionalProperties: false,
+      properties: Object.fromEntries(RULE_IDS.map((id) => [id, { enum: [...ACTIONS] }])),
+    },
+    exemptNamespaces: {
+      type: 'array',
+      items: { type: 'string', pattern: NAMESPACE_NAME, maxLength: 63 },
+      uniqueItems: true,
+    },
+  },
+} as const;
+
+const validateSchema = new Ajv({ allErrors: true }).compile(CONFIG_SCHEMA);
+
+function fieldName(error: ErrorObject): string {
+  const path = error.instancePath
+    .split('/')
+    .slice(1)
+    .map((part) => part.replace(/~1/g, '/').replace(/~0/g, '~'));
+  if (error.keyword === 'additionalProperties') path.push(String(error.params['additionalProperty']));
+  return path.length === 0 ? '(top level)' : path.map((p) => (/^\d+$/.test(p) ? `[${p}]` : p)).join('.').replace(/\.\[/g, '[');
+}
+
+function explain(error: ErrorObject): string {
+  switch (error.keyword) {
+    case 'additionalProperties':
+      return 'unknown field';
+    case 'enum':
+      return `must be one of ${(error.params['allowedValues'] as unknown[]).join(', ')}`;
+    case 'pattern':
+      return 'must be a Kubernetes namespace name (lowercase letters, digits and -)';
+    default:
+      return error.message ?? 'is invalid';
+  }
+}
+
+export type ConfigResult = { ok: true; config: Config } | { ok: false; errors: string[] };
+
+/** Validate a parsed config document and fill in defaults. An empty document means the defaults. */
+export function parseConfig(document: unknown): ConfigResult {
+  if (document === null || document === undefined) return { ok: true, config: structuredClone(DEFAULT_CONFIG) as Config };
+  if (!validateSchema(document)) {
+    const errors = (validateSchema.errors ?? []).map((e) => `${fieldName(e)}: ${explain(e)}`);
+    return { ok: false, errors: [...new Set(errors)] };
+  }
+  const given = document as Partial<Config>;
+  return {
+    ok: true,
+    config: {
+      rootNamespace: given.rootNamespace ?? DEFAULT_CONFIG.rootNamespace,
+      enforcement: given.enforcement ?? DEFAULT_CONFIG.enforcement,
+      rules: { ...DEFAULT_CONFIG.rules, ...given.rules },
+      exemptNamespaces: given.exemptNamespaces ?? [...DEFAULT_CONFIG.exemptNamespaces],
+    },
+  };
+}
+
+/** The action a rule's finding gets: the rule's configured action, with deny lowered by the enforcement override. */
+export function actionFor(config: Config, rule: RuleId): Action {
+  const action = config.rules[rule];
+  if (action === 'deny' && config.enforcement !== 'enforce') return config.enforcement;
+  return action;
+}
+
+/** Exempt namespaces: the configured list plus the root namespace and the namespace mtls-guard runs in. */
+export function exemptNamespaces(config: Config, ownNamespace?: string): ReadonlySet<string> {
+  const exempt = new Set(config.exemptNamespaces);
+  exempt.add(config.rootNamespace);
+  if (ownNamespace) exempt.add(ownNamespace);
+  return exempt;
+}

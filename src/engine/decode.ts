@@ -1,0 +1,250 @@
+/**
+ * Turns Kubernetes objects (untrusted, already parsed JSON) into the plain facts the rules use.
+ * Every function is total: malformed input yields a DecodeError naming the field, never a throw.
+ */
+import {
+  AMBIENT_REDIRECTION,
+  PROXY_CONTAINER,
+  SIDECAR_INJECT,
+  SIDECAR_STATUS,
+} from './istio-labels.js';
+import {
+  MTLS_MODES,
+  type Judgement,
+  type Labels,
+  type MtlsMode,
+  type NamespaceFacts,
+  type PeerAuthenticationFacts,
+  type PortMtls,
+  type ProxyPlacement,
+  type WorkloadFacts,
+} from './types.js';
+
+export type Decoded<T> = { ok: true; value: T } | { ok: false; error: string };
+
+export type CheckedKind = 'Namespace' | 'Pod' | 'PodTemplateOwner' | 'PeerAuthentication';
+
+const POD_TEMPLATE_OWNERS: Readonly<Record<string, string>> = {
+  Deployment: 'apps',
+  StatefulSet: 'apps',
+  DaemonSet: 'apps',
+  ReplicaSet: 'apps',
+  ReplicationController: '',
+  Job: 'batch',
+  CronJob: 'batch',
+};
+
+export const PEER_AUTHENTICATION_VERSIONS: readonly string[] = ['security.istio.io/v1', 'security.istio.io/v1beta1'];
+
+export function groupOf(apiVersion: string): string {
+  const slash = apiVersion.indexOf('/');
+  return slash < 0 ? '' : apiVersion.slice(0, slash);
+}
+
+/** Which of the kinds mtls-guard understands an object is, or undefined for every other kind. */
+export function classify(apiVersion: string, kind: string): CheckedKind | undefined {
+  const group = groupOf(apiVersion);
+  if (group === '' && (kind === 'Namespace' || kind === 'Pod')) return kind;
+  if (POD_TEMPLATE_OWNERS[kind] === group) return 'PodTemplateOwner';
+  if (kind === 'PeerAuthentication' && PEER_AUTHENTICATION_VERSIONS.includes(apiVersion)) return 'PeerAuthentication';
+  return undefined;
+}
+
+type Obj = Record<string, unknown>;
+
+function isObject(value: unknown): value is Obj {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
+}
+
+class FieldError extends Error {}
+
+function field(parent: Obj, key: string, path: string): Obj | undefined {
+  const value = parent[key];
+  if (value === undefined || value === null) return undefined;
+  if (!isObject(value)) throw new FieldError(`${path}.${key} must be an object`);
+  return value;
+}
+
+function stringMap(parent: Obj | undefined, key: string, path: string): Labels {
+  const value = parent?.[key];
+  if (value === undefined || value === null) return {};
+  if (!isObject(value)) throw new FieldError(`${path}.${key} must be a map of strings`);
+  const out: Record<string, string> = {};
+  for (const [k, v] of Object.entries(value)) {
+    if (typeof v !== 'string') throw new FieldError(`${path}.${key}["${k}"] must be a string`);
+    out[k] = v;
+  }
+  return out;
+}
+
+function optionalString(parent: Obj | undefined, key: string, path: string): string | undefined {
+  const value = parent?.[key];
+  if (value === undefined || value === null) return undefined;
+  if (typeof value !== 'string') throw new FieldError(`${path}.${key} must be a string`);
+  return value;
+}
+
+function list(parent: Obj | undefined, key: string, path: string): Obj[] {
+  const value = parent?.[key];
+  if (value === undefined || value === null) return [];
+  if (!Array.isArray(value) || !value.every(isObject)) throw new FieldError(`${path}.${key} must be a list of objects`);
+  return value;
+}
+
+function attempt<T>(build: () => T): Decoded<T> {
+  try {
+    return { ok: true, value: build() };
+  } catch (error) {
+    if (error instanceof FieldError) return { ok: false, error: error.message };
+    throw error;
+  }
+}
+
+export interface Identity {
+  apiVersion: string;
+  kind: string;
+  name: string;
+  namespace?: string;
+}
+
+/** apiVersion, kind, name and namespace of any object; generateName stands in for a missing name. */
+export function identify(object: unknown): Decoded<Identity> {
+  return attempt(() => {
+    if (!isObject(object)) throw new FieldError('object must be a map');
+    const apiVersion = object['apiVersion'];
+    const kind = object['kind'];
+    if (typeof apiVersion !== 'string' || apiVersion === '') throw new FieldError('apiVersion must be a non-empty string');
+    if (typeof kind !== 'string' || kind === '') throw new FieldError('kind must be a non-empty string');
+    const metadata = field(object, 'metadata', '') ?? {};
+    const name = optionalString(metadata, 'name', 'metadata');
+    const generateName = optionalString(metadata, 'generateName', 'metadata');
+    const namespace = optionalString(metadata, 'namespace', 'metadata');
+    const identity: Identity = { apiVersion, kind, name: name || (generateName ? `${generateName}*` : '') };
+    if (identity.name === '') throw new FieldError('metadata.name must be set');
+    if (namespace) identity.namespace = namespace;
+    return identity;
+  });
+}
+
+export function decodeNamespace(object: unknown): Decoded<NamespaceFacts> {
+  return attempt(() => {
+    const metadata = field(object as Obj, 'metadata', '') ?? {};
+    const name = optionalString(metadata, 'name', 'metadata');
+    if (!name) throw new FieldError('metadata.name must be set');
+    return { name, labels: stringMap(metadata, 'labels', 'metadata') };
+  });
+}
+
+/** Path of the pod template inside each controller kind. */
+function podTemplatePath(kind: string): string[] {
+  return kind === 'CronJob' ? ['spec', 'jobTemplate', 'spec', 'template'] : ['spec', 'template'];
+}
+
+function proxyPlacement(spec: Obj | undefined, path: string): ProxyPlacement | undefined {
+  if (list(spec, 'containers', path).some((c) => c['name'] === PROXY_CONTAINER)) return 'container';
+  const init = list(spec, 'initContainers', path).find((c) => c['name'] === PROXY_CONTAINER);
+  if (!init) return undefined;
+  return init['restartPolicy'] === 'Always' ? 'native-sidecar' : 'init-container';
+}
+
+/**
+ * A Pod, or a controller's pod template, as WorkloadFacts.
+ * `identity` supplies the (defaulted) namespace and name; `judgedBy` is the caller's choice (SPEC 1.2).
+ */
+export function decodeWorkload(object: unknown, identity: Required<Identity>, judgedBy: Judgement): Decoded<WorkloadFacts> {
+  return attempt(() => {
+    const root = object as Obj;
+    let pod: Obj = root;
+    let path = '';
+    if (identity.kind !== 'Pod') {
+      for (const key of podTemplatePath(identity.kind)) {
+        const next = field(pod, key, path);
+        path = `${path}${path ? '.' : ''}${key}`;
+        if (!next) throw new FieldError(`${path} must be set`);
+        pod = next;
+      }
+    }
+    const metaPath = path ? `${path}.metadata` : 'metadata';
+    const specPath = path ? `${path}.spec` : 'spec';
+    const metadata = field(pod, 'metadata', path || '') ?? {};
+    const spec = field(pod, 'spec', path || '');
+    const annotations = stringMap(metadata, 'annotations', metaPath);
+    const status = identity.kind === 'Pod' ? field(root, 'status', '') : undefined;
+    const phase = optionalString(status, 'phase', 'status');
+    const hostNetwork = spec?.['hostNetwork'];
+    if (hostNetwork !== undefined && hostNetwork !== null && typeof hostNetwork !== 'boolean') {
+      throw new FieldError(`${specPath}.hostNetwork must be a boolean`);
+    }
+    const facts: WorkloadFacts = {
+      apiVersion: identity.apiVersion,
+      kind: identity.kind,
+      namespace: identity.namespace,
+      name: identity.name,
+      labels: stringMap(metadata, 'labels', metaPath),
+      sidecarStatus: SIDECAR_STATUS in annotations,
+      ambientRedirection: annotations[AMBIENT_REDIRECTION] === 'enabled',
+      hostNetwork: hostNetwork === true,
+      finished: phase === 'Succeeded' || phase === 'Failed',
+      judgedBy,
+    };
+    const injectAnnotation = annotations[SIDECAR_INJECT];
+    if (injectAnnotation !== undefined) facts.injectAnnotation = injectAnnotation;
+    const proxy = proxyPlacement(spec, specPath);
+    if (proxy) facts.proxy = proxy;
+    if (identity.kind === 'Pod') {
+      const owner = list(field(root, 'metadata', '') ?? {}, 'ownerReferences', 'metadata').find((o) => o['controller'] === true);
+      if (owner && typeof owner['kind'] === 'string' && typeof owner['name'] === 'string') {
+        facts.owner = { kind: owner['kind'], name: owner['name'] };
+      }
+    }
+    return facts;
+  });
+}
+
+/** True when a Pod object carries a status, i.e. it has been through the API server (SPEC 1.2, offline check). */
+export function hasStatus(object: unknown): boolean {
+  return isObject(object) && isObject(object['status']) && Object.keys(object['status']).length > 0;
+}
+
+function mtlsMode(value: Obj | undefined, path: string): MtlsMode {
+  const mode = value?.['mode'];
+  if (mode === undefined || mode === null) return 'UNSET';
+  if (typeof mode !== 'string' || !(MTLS_MODES as readonly string[]).includes(mode)) {
+    throw new FieldError(`${path}.mode must be one of ${MTLS_MODES.join(', ')} (got ${JSON.stringify(mode)})`);
+  }
+  return mode as MtlsMode;
+}
+
+export function decodePeerAuthentication(object: unknown, identity: Required<Identity>): Decoded<PeerAuthenticationFacts> {
+  return attempt(() => {
+    const root = object as Obj;
+    const metadata = field(root, 'metadata', '') ?? {};
+    const createdAt = optionalString(metadata, 'creationTimestamp', 'metadata');
+    if (createdAt !== undefined && Number.isNaN(Date.parse(createdAt))) {
+      throw new FieldError(`metadata.creationTimestamp is not a timestamp (got ${JSON.stringify(createdAt)})`);
+    }
+    const spec = field(root, 'spec', '');
+    const selector = stringMap(spec ? field(spec, 'selector', 'spec') : undefined, 'matchLabels', 'spec.selector');
+    const portLevel: PortMtls[] = [];
+    const ports = spec ? field(spec, 'portLevelMtls', 'spec') : undefined;
+    for (const [key, value] of Object.entries(ports ?? {})) {
+      const port = Number(key);
+      if (!/^\d+$/.test(key) || port < 1 || port > 65535) {
+        throw new FieldError(`spec.portLevelMtls key ${JSON.stringify(key)} must be a port number from 1 to 65535`);
+      }
+      if (!isObject(value)) throw new FieldError(`spec.portLevelMtls.${key} must be an object`);
+      portLevel.push({ port, mode: mtlsMode(value, `spec.portLevelMtls.${key}`) });
+    }
+    portLevel.sort((a, b) => a.port - b.port);
+    const facts: PeerAuthenticationFacts = {
+      apiVersion: identity.apiVersion,
+      namespace: identity.namespace,
+      name: identity.name,
+      mode: mtlsMode(spec ? field(spec, 'mtls', 'spec') : undefined, 'spec.mtls'),
+      portLevel,
+    };
+    if (createdAt !== undefined) facts.createdAt = createdAt;
+    if (Object.keys(selector).length > 0) facts.selector = selector;
+    return facts;
+  });
+}

@@ -1,0 +1,136 @@
+/**
+ * The policy engine's single entry point: one admission-like review against a cluster state gives findings.
+ * Pure: no I/O, no clock. The webhook and `mtls-guard check` both call this.
+ */
+import { actionFor, exemptNamespaces, type Config } from '../config/config.js';
+import {
+  classify,
+  decodePeerAuthentication,
+  decodeWorkload,
+  identify,
+  type Decoded,
+  type Identity,
+} from './decode.js';
+import type { Finding, RuleFinding } from './findings.js';
+import { indexPolicies, samePolicy } from './peer-authentication.js';
+import { driftOnDelete, driftOnWrite } from './rules/mtls-drift.js';
+import { podRequiresMesh } from './rules/pod-requires-mesh.js';
+import { strictRequiresMesh } from './rules/strict-requires-mesh.js';
+import type { ClusterState, Judgement, ObjectRef, PeerAuthenticationFacts } from './types.js';
+
+export type Operation = 'CREATE' | 'UPDATE' | 'DELETE' | 'CONNECT';
+
+export interface Review {
+  operation: Operation;
+  /** The object as it will be stored (CREATE, UPDATE). */
+  object?: unknown;
+  /** The object as it was (UPDATE, DELETE). */
+  oldObject?: unknown;
+  /** Namespace for objects whose metadata has none (the request's namespace, or `check -n`). */
+  namespace: string;
+  /** How a reviewed Pod's membership is judged: `carries` after the injector ran (webhook), `intent` before. */
+  podJudgement: Judgement;
+}
+
+export interface Policy {
+  config: Config;
+  exempt: ReadonlySet<string>;
+}
+
+export function policyFor(config: Config, ownNamespace?: string): Policy {
+  return { config, exempt: exemptNamespaces(config, ownNamespace) };
+}
+
+export type Evaluation = { ok: true; object?: ObjectRef; findings: Finding[] } | { ok: false; error: string };
+
+function withNamespace(identity: Identity, namespace: string): Required<Identity> {
+  return { ...identity, namespace: identity.namespace ?? namespace };
+}
+
+function applyActions(policy: Policy, object: ObjectRef, found: RuleFinding[]): Finding[] {
+  const findings: Finding[] = [];
+  for (const finding of found) {
+    let action = actionFor(policy.config, finding.rule);
+    if (action === 'off') continue;
+    if (finding.severity === 'advisory' && action === 'deny') action = 'warn';
+    findings.push({ rule: finding.rule, action, object, message: finding.message, subjects: finding.subjects });
+  }
+  return findings;
+}
+
+function enabled(policy: Policy, rule: Finding['rule']): boolean {
+  return policy.config.rules[rule] !== 'off';
+}
+
+function reviewPeerAuthentication(review: Review, identity: Required<Identity>, state: ClusterState, policy: Policy): Decoded<RuleFinding[]> {
+  const decodeSide = (object: unknown): Decoded<PeerAuthenticationFacts | undefined> => {
+    if (object === undefined || object === null) return { ok: true, value: undefined };
+    const id = identify(object);
+    if (!id.ok) return id;
+    return decodePeerAuthentication(object, withNamespace(id.value, review.namespace));
+  };
+  const next = review.operation === 'DELETE' ? { ok: true as const, value: undefined } : decodeSide(review.object);
+  if (!next.ok) return next;
+  const previous = review.operation === 'CREATE' ? { ok: true as const, value: undefined } : decodeSide(review.oldObject);
+  if (!previous.ok) return previous;
+  const root = policy.config.rootNamespace;
+  if (policy.exempt.has(identity.namespace) && identity.namespace !== root) return { ok: true, value: [] };
+
+  const target = next.value ?? previous.value;
+  if (!target) return { ok: true, value: [] };
+  const others = [...state.peerAuthentications()].filter((p) => !samePolicy(p, target));
+  const after = indexPolicies(next.value ? [...others, next.value] : others, root);
+  const before = previous.value ? indexPolicies([...others, previous.value], root) : undefined;
+
+  const found: RuleFinding[] = [];
+  if (next.value) {
+    if (enabled(policy, 'strict-requires-mesh')) {
+      const denial = strictRequiresMesh(next.value, after, state, policy.exempt);
+      if (denial) found.push(denial);
+    }
+    if (enabled(policy, 'mtls-drift')) {
+      const prior = previous.value && before ? { policy: previous.value, index: before } : undefined;
+      found.push(...driftOnWrite(next.value, after, prior));
+    }
+  } else if (previous.value && before && enabled(policy, 'mtls-drift')) {
+    found.push(...driftOnDelete(previous.value, before, after));
+  }
+  return { ok: true, value: found };
+}
+
+function reviewWorkload(review: Review, identity: Required<Identity>, state: ClusterState, policy: Policy): Decoded<RuleFinding[]> {
+  const isPod = identity.kind === 'Pod';
+  const applies = review.operation === 'CREATE' || (!isPod && review.operation === 'UPDATE');
+  if (!applies || policy.exempt.has(identity.namespace) || !enabled(policy, 'pod-requires-mesh')) {
+    return { ok: true, value: [] };
+  }
+  const workload = decodeWorkload(review.object, identity, isPod ? review.podJudgement : 'intent');
+  if (!workload.ok) return workload;
+  const finding = podRequiresMesh(workload.value, state.namespace(identity.namespace));
+  return { ok: true, value: finding ? [finding] : [] };
+}
+
+/** Evaluate one review. Kinds mtls-guard does not check give no findings. */
+export function evaluate(review: Review, state: ClusterState, policy: Policy): Evaluation {
+  const subject = review.operation === 'DELETE' ? (review.oldObject ?? review.object) : review.object;
+  if (subject === undefined || subject === null) return { ok: false, error: `${review.operation} review carries no object` };
+  const id = identify(subject);
+  if (!id.ok) return { ok: false, error: id.error };
+  const identity = withNamespace(id.value, review.namespace);
+  const object: ObjectRef = { apiVersion: identity.apiVersion, kind: identity.kind, namespace: identity.namespace, name: identity.name };
+  const kind = classify(identity.apiVersion, identity.kind);
+  let found: Decoded<RuleFinding[]>;
+  switch (kind) {
+    case 'PeerAuthentication':
+      found = reviewPeerAuthentication(review, identity, state, policy);
+      break;
+    case 'Pod':
+    case 'PodTemplateOwner':
+      found = reviewWorkload(review, identity, state, policy);
+      break;
+    default:
+      return { ok: true, findings: [] };
+  }
+  if (!found.ok) return { ok: false, error: `${identity.kind} ${identity.namespace}/${identity.name}: ${found.error}` };
+  return { ok: true, object, findings: applyActions(policy, object, found.value) };
+}

@@ -1,0 +1,32 @@
+import type { RuleId } from '../config/config.js';
+import type { ObjectRef, SubjectRef } from './types.js';
+
+/**
+ * What a rule reports before actions are applied. `advisory` findings are capped at warn
+ * (e.g. a hostNetwork pod: allowed, but worth knowing).
+ */
+export interface RuleFinding {
+  rule: RuleId;
+  severity: 'violation' | 'advisory';
+  message: string;
+  subjects: SubjectRef[];
+}
+
+export interface Finding {
+  rule: RuleId;
+  action: 'deny' | 'warn' | 'audit';
+  object: ObjectRef;
+  message: string;
+  subjects: SubjectRef[];
+}
+
+/** Kubernetes truncates long admission warnings; keep every warning under 256 characters. */
+export const WARNING_LIMIT = 255;
+
+export function clip(text: string, limit = WARNING_LIMIT): string {
+  return text.length <= limit ? text : `${text.slice(0, limit - 1)}…`;
+}
+
+export function compareSubjects(a: SubjectRef, b: SubjectRef): number {
+  return a.namespace.localeCompare(b.namespace) || a.kind.localeCompare(b.kind) || a.name.localeCompare(b.name);
+}

@@ -1,0 +1,82 @@
+/** How to bring an out-of-mesh workload into the mesh: the exact commands, per cause. */
+import { INJECTION_LABEL, SIDECAR_INJECT, SIDECAR_STATUS } from './istio-labels.js';
+import type { Membership } from './mesh.js';
+import type { WorkloadFacts } from './types.js';
+
+/** `kubectl rollout restart` resource for a pod's owner, or for a controller itself. */
+const RESTARTABLE: Readonly<Record<string, string>> = {
+  ReplicaSet: 'deployment',
+  Deployment: 'deployment',
+  StatefulSet: 'statefulset',
+  DaemonSet: 'daemonset',
+};
+
+export interface Offender {
+  workload: WorkloadFacts;
+  membership: Membership;
+}
+
+function workloadPath(workload: WorkloadFacts, what: 'labels' | 'annotations'): string {
+  return workload.kind === 'Pod' ? `metadata.${what}` : `the pod template's metadata.${what}`;
+}
+
+/** The fix for one namespace's offenders: label the namespace, remove opt-outs, restart what runs ("inject, then protect"). */
+export function namespaceFix(namespace: string, offenders: readonly Offender[]): string[] {
+  const causes = new Set(offenders.map((o) => o.membership.cause));
+  const steps: string[] = [];
+  if (causes.has('system-namespace')) {
+    steps.push(`Istio never injects namespace ${namespace}: exempt it in mtls-guard's exemptNamespaces or give it its own PERMISSIVE PeerAuthentication`);
+  }
+  if (causes.has('namespace-injection-disabled')) {
+    steps.push(`kubectl label namespace ${namespace} ${INJECTION_LABEL}=enabled --overwrite`);
+  } else if (causes.has('namespace-unlabelled') || causes.has('pod-label-not-true')) {
+    steps.push(`kubectl label namespace ${namespace} ${INJECTION_LABEL}=enabled`);
+  }
+  const optedOut = offenders.filter(
+    (o) => o.membership.cause === 'pod-label-opt-out' || o.membership.cause === 'pod-annotation-opt-out',
+  );
+  if (optedOut.length > 0) {
+    steps.push(`remove ${SIDECAR_INJECT}=false from ${optedOut.map((o) => o.workload.name).slice(0, 3).join(', ')}${optedOut.length > 3 ? ', …' : ''}`);
+  }
+  const forged = offenders.filter((o) => o.membership.cause === 'status-without-proxy');
+  if (forged.length > 0) {
+    steps.push(`remove the ${SIDECAR_STATUS} annotation from ${forged.map((o) => o.workload.name).slice(0, 3).join(', ')}${forged.length > 3 ? ', …' : ''}`);
+  }
+  const restartable = new Set<string>();
+  for (const { workload } of offenders) {
+    const kind = RESTARTABLE[workload.kind === 'Pod' ? (workload.owner?.kind ?? '') : workload.kind];
+    if (kind) restartable.add(kind);
+  }
+  for (const kind of [...restartable].sort()) steps.push(`kubectl rollout restart ${kind} -n ${namespace}`);
+  const bare = offenders.filter((o) => o.workload.kind === 'Pod' && !RESTARTABLE[o.workload.owner?.kind ?? '']);
+  if (bare.length > 0) {
+    steps.push(`recreate pods ${bare.map((o) => o.workload.name).slice(0, 3).join(', ')}${bare.length > 3 ? ', …' : ''}`);
+  }
+  return steps;
+}
+
+/** The fix for a single workload under pod-requires-mesh. */
+export function workloadFix(workload: WorkloadFacts, membership: Membership): string {
+  const ns = workload.namespace;
+  switch (membership.cause) {
+    case 'namespace-unlabelled':
+      return `kubectl label namespace ${ns} ${INJECTION_LABEL}=enabled (or add the label ${SIDECAR_INJECT}: "true" to ${workloadPath(workload, 'labels')})`;
+    case 'namespace-injection-disabled':
+      return `kubectl label namespace ${ns} ${INJECTION_LABEL}=enabled --overwrite (pod labels cannot override it)`;
+    case 'pod-label-opt-out':
+      return `remove the label ${SIDECAR_INJECT}=false from ${workloadPath(workload, 'labels')}`;
+    case 'pod-annotation-opt-out':
+      return `remove the annotation ${SIDECAR_INJECT}: "false" from ${workloadPath(workload, 'annotations')}`;
+    case 'pod-label-not-true':
+      return `set the label ${SIDECAR_INJECT}: "true" or run kubectl label namespace ${ns} ${INJECTION_LABEL}=enabled`;
+    case 'status-without-proxy':
+      return `remove the ${SIDECAR_STATUS} annotation from ${workloadPath(workload, 'annotations')}; only the injector sets it`;
+    case 'proxy-missing':
+      return 'check that istiod is running and that its sidecar injector webhook selects this namespace (kubectl get mutatingwebhookconfigurations), then create the pod again';
+    case 'system-namespace':
+      return `Istio never injects namespace ${ns}: add it to mtls-guard's exemptNamespaces`;
+    case 'host-network':
+    case undefined:
+      return 'no fix: hostNetwork pods cannot join the mesh';
+  }
+}

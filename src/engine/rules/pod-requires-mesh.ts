@@ -1,0 +1,28 @@
+/** SPEC 2.3 pod-requires-mesh: a Pod, or a controller's pod template, must end up in the mesh. */
+import type { RuleFinding } from '../findings.js';
+import { workloadFix } from '../fixes.js';
+import { membership } from '../mesh.js';
+import type { NamespaceFacts, WorkloadFacts } from '../types.js';
+
+export function podRequiresMesh(workload: WorkloadFacts, namespace: NamespaceFacts | undefined): RuleFinding | undefined {
+  if (workload.finished) return undefined;
+  const verdict = membership(workload, namespace);
+  if (verdict.inMesh) return undefined;
+  const what = `${workload.kind} ${workload.namespace}/${workload.name}`;
+  const subjects = [{ kind: workload.kind, namespace: workload.namespace, name: workload.name }];
+  if (verdict.cause === 'host-network') {
+    return {
+      rule: 'pod-requires-mesh',
+      severity: 'advisory',
+      message: `${what} uses hostNetwork: Istio never injects or captures it, so it runs outside the mesh`,
+      subjects,
+    };
+  }
+  const runs = workload.kind === 'Pod' ? 'would run' : 'would create pods that run';
+  return {
+    rule: 'pod-requires-mesh',
+    severity: 'violation',
+    message: `${what} ${runs} outside the Istio mesh: ${verdict.because}. Fix: ${workloadFix(workload, verdict)}`,
+    subjects,
+  };
+}

@@ -1,0 +1,78 @@
+/** Plain data the policy engine works on. Adapters build these from Kubernetes objects. */
+
+export type Labels = Readonly<Record<string, string>>;
+
+export type MtlsMode = 'STRICT' | 'PERMISSIVE' | 'DISABLE' | 'UNSET';
+export const MTLS_MODES: readonly MtlsMode[] = ['STRICT', 'PERMISSIVE', 'DISABLE', 'UNSET'];
+
+/** How a workload's mesh membership is judged (SPEC 1.2). */
+export type Judgement = 'carries' | 'intent';
+
+export interface ObjectRef {
+  apiVersion: string;
+  kind: string;
+  namespace?: string;
+  name: string;
+}
+
+export interface SubjectRef {
+  kind: string;
+  namespace: string;
+  name: string;
+}
+
+export interface NamespaceFacts {
+  name: string;
+  labels: Labels;
+}
+
+/** Where the istio-proxy container sits in a pod spec. */
+export type ProxyPlacement = 'container' | 'native-sidecar' | 'init-container';
+
+/** A Pod, or the pod template of a controller, reduced to what the rules need. */
+export interface WorkloadFacts {
+  apiVersion: string;
+  kind: string;
+  namespace: string;
+  name: string;
+  /** Labels of the pod (or of the pod template). */
+  labels: Labels;
+  /** Value of the sidecar.istio.io/inject annotation, when present. */
+  injectAnnotation?: string;
+  /** The injector's sidecar.istio.io/status annotation is present. */
+  sidecarStatus: boolean;
+  proxy?: ProxyPlacement;
+  /** ambient.istio.io/redirection=enabled */
+  ambientRedirection: boolean;
+  hostNetwork: boolean;
+  /** status.phase is Succeeded or Failed. */
+  finished: boolean;
+  judgedBy: Judgement;
+  /** Controller that owns a Pod (from ownerReferences), used to suggest the restart command. */
+  owner?: { kind: string; name: string };
+}
+
+export interface PortMtls {
+  port: number;
+  mode: MtlsMode;
+}
+
+export interface PeerAuthenticationFacts {
+  apiVersion: string;
+  namespace: string;
+  name: string;
+  /** RFC 3339 creationTimestamp; absent means "not created yet", i.e. newer than any existing policy. */
+  createdAt?: string;
+  /** Non-empty selector.matchLabels, or undefined for a policy without (or with an empty) selector. */
+  selector?: Labels;
+  mode: MtlsMode;
+  portLevel: readonly PortMtls[];
+}
+
+/** Read access to the cluster state the rules need. Implementations keep their own indexes. */
+export interface ClusterState {
+  namespace(name: string): NamespaceFacts | undefined;
+  namespaceNames(): Iterable<string>;
+  workloads(namespace: string): Iterable<WorkloadFacts>;
+  peerAuthentications(): Iterable<PeerAuthenticationFacts>;
+}
