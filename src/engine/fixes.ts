@@ -1,5 +1,5 @@
 /** How to bring an out-of-mesh workload into the mesh: the exact commands, per cause. */
-import { INJECTION_LABEL, SIDECAR_INJECT, SIDECAR_STATUS } from './istio-labels.js';
+import { DATAPLANE_MODE, INJECTION_LABEL, SIDECAR_INJECT, SIDECAR_STATUS } from './istio-labels.js';
 import type { Membership } from './mesh.js';
 import type { WorkloadFacts } from './types.js';
 
@@ -20,6 +20,12 @@ function workloadPath(workload: WorkloadFacts, what: 'labels' | 'annotations'): 
   return workload.kind === 'Pod' ? `metadata.${what}` : `the pod template's metadata.${what}`;
 }
 
+/** The first few workload names, for a fix that names them. */
+function names(offenders: readonly Offender[]): string {
+  const listed = offenders.slice(0, 3).map((o) => o.workload.name).join(', ');
+  return offenders.length > 3 ? `${listed}, …` : listed;
+}
+
 /** The fix for one namespace's offenders: label the namespace, remove opt-outs, restart what runs ("inject, then protect"). */
 export function namespaceFix(namespace: string, offenders: readonly Offender[]): string[] {
   const causes = new Set(offenders.map((o) => o.membership.cause));
@@ -36,11 +42,15 @@ export function namespaceFix(namespace: string, offenders: readonly Offender[]):
     (o) => o.membership.cause === 'pod-label-opt-out' || o.membership.cause === 'pod-annotation-opt-out',
   );
   if (optedOut.length > 0) {
-    steps.push(`remove ${SIDECAR_INJECT}=false from ${optedOut.map((o) => o.workload.name).slice(0, 3).join(', ')}${optedOut.length > 3 ? ', …' : ''}`);
+    steps.push(`remove ${SIDECAR_INJECT}=false from ${names(optedOut)}`);
+  }
+  const ambientOptOut = offenders.filter((o) => o.membership.cause === 'ambient-opt-out');
+  if (ambientOptOut.length > 0) {
+    steps.push(`remove ${DATAPLANE_MODE}=none from ${names(ambientOptOut)}`);
   }
   const forged = offenders.filter((o) => o.membership.cause === 'status-without-proxy');
   if (forged.length > 0) {
-    steps.push(`remove the ${SIDECAR_STATUS} annotation from ${forged.map((o) => o.workload.name).slice(0, 3).join(', ')}${forged.length > 3 ? ', …' : ''}`);
+    steps.push(`remove the ${SIDECAR_STATUS} annotation from ${names(forged)}`);
   }
   const restartable = new Set<string>();
   for (const { workload } of offenders) {
@@ -50,7 +60,7 @@ export function namespaceFix(namespace: string, offenders: readonly Offender[]):
   for (const kind of [...restartable].sort()) steps.push(`kubectl rollout restart ${kind} -n ${namespace}`);
   const bare = offenders.filter((o) => o.workload.kind === 'Pod' && !RESTARTABLE[o.workload.owner?.kind ?? '']);
   if (bare.length > 0) {
-    steps.push(`recreate pods ${bare.map((o) => o.workload.name).slice(0, 3).join(', ')}${bare.length > 3 ? ', …' : ''}`);
+    steps.push(`recreate pods ${names(bare)}`);
   }
   return steps;
 }
@@ -69,6 +79,8 @@ export function workloadFix(workload: WorkloadFacts, membership: Membership): st
       return `remove the annotation ${SIDECAR_INJECT}: "false" from ${workloadPath(workload, 'annotations')}`;
     case 'pod-label-not-true':
       return `set the label ${SIDECAR_INJECT}: "true" or run kubectl label namespace ${ns} ${INJECTION_LABEL}=enabled`;
+    case 'ambient-opt-out':
+      return `remove the label ${DATAPLANE_MODE}=none from ${workloadPath(workload, 'labels')}`;
     case 'status-without-proxy':
       return `remove the ${SIDECAR_STATUS} annotation from ${workloadPath(workload, 'annotations')}; only the injector sets it`;
     case 'proxy-missing':

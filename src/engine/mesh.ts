@@ -22,6 +22,7 @@ export type OutOfMeshCause =
   | 'pod-annotation-opt-out'
   | 'pod-label-not-true'
   | 'status-without-proxy'
+  | 'ambient-opt-out'
   | 'proxy-missing';
 
 export interface InjectionIntent {
@@ -147,6 +148,14 @@ export function membership(workload: WorkloadFacts, namespace: NamespaceFacts | 
       inMesh: false,
       because: `it has no istio-proxy although ${injection.because}`,
       cause: 'proxy-missing',
+      injection,
+    };
+  }
+  if (namespace?.labels[DATAPLANE_MODE] === 'ambient' && injection.cause !== 'system-namespace') {
+    return {
+      inMesh: false,
+      because: `pod label ${DATAPLANE_MODE}=none opts it out of ambient namespace ${workload.namespace}`,
+      cause: 'ambient-opt-out',
       injection,
     };
   }
