@@ -53,7 +53,8 @@ function applyActions(policy: Policy, object: ObjectRef, found: RuleFinding[]): 
     let action = actionFor(policy.config, finding.rule);
     if (action === 'off') continue;
     if (finding.severity === 'advisory' && action === 'deny') action = 'warn';
-    findings.push({ rule: finding.rule, action, object, message: finding.message, subjects: finding.subjects });
+    const message = action === 'warn' ? finding.warning : finding.message;
+    findings.push({ rule: finding.rule, action, object, message, subjects: finding.subjects });
   }
   return findings;
 }

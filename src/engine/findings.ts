@@ -8,7 +8,10 @@ import type { ObjectRef, SubjectRef } from './types.js';
 export interface RuleFinding {
   rule: RuleId;
   severity: 'violation' | 'advisory';
+  /** The full explanation, for denials, audit logs and `check`. */
   message: string;
+  /** The same under 256 characters: what the user sees when the finding is only a warning. */
+  warning: string;
   subjects: SubjectRef[];
 }
 
@@ -25,6 +28,16 @@ export const WARNING_LIMIT = 255;
 
 export function clip(text: string, limit = WARNING_LIMIT): string {
   return text.length <= limit ? text : `${text.slice(0, limit - 1)}…`;
+}
+
+/** Join as many parts as fit under the warning limit; the first part always appears (clipped if need be). */
+export function fitted(parts: readonly string[], limit = WARNING_LIMIT): string {
+  let text = '';
+  for (const part of parts) {
+    if (text !== '' && text.length + part.length > limit) break;
+    text += part;
+  }
+  return clip(text, limit);
 }
 
 export function compareSubjects(a: SubjectRef, b: SubjectRef): number {

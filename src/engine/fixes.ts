@@ -65,6 +65,11 @@ export function namespaceFix(namespace: string, offenders: readonly Offender[]):
   return steps;
 }
 
+/** The first step of a fix, without its parenthesised alternatives: for warnings, which must stay short. */
+export function shortFix(fix: string): string {
+  return fix.split(/ \(|; /)[0] ?? fix;
+}
+
 /** The fix for a single workload under pod-requires-mesh. */
 export function workloadFix(workload: WorkloadFacts, membership: Membership): string {
   const ns = workload.namespace;
@@ -84,7 +89,9 @@ export function workloadFix(workload: WorkloadFacts, membership: Membership): st
     case 'status-without-proxy':
       return `remove the ${SIDECAR_STATUS} annotation from ${workloadPath(workload, 'annotations')}; only the injector sets it`;
     case 'proxy-missing':
-      return 'check that istiod is running and that its sidecar injector webhook selects this namespace (kubectl get mutatingwebhookconfigurations), then create the pod again';
+      return workload.judgedBy === 'carries' && workload.kind === 'Pod' && workload.sidecarStatus === false && workload.owner
+        ? `restart it so the injector adds the sidecar (kubectl rollout restart ${RESTARTABLE[workload.owner.kind] ?? 'deployment'} -n ${ns}); if it is new, check that istiod's sidecar injector is running and selects this namespace (kubectl get mutatingwebhookconfigurations)`
+        : `check that istiod's sidecar injector is running and selects this namespace (kubectl get mutatingwebhookconfigurations), then create the pod again`;
     case 'system-namespace':
       return `Istio never injects namespace ${ns}: add it to mtls-guard's exemptNamespaces`;
     case 'host-network':

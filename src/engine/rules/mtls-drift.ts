@@ -17,7 +17,13 @@ import {
 import type { PeerAuthenticationFacts } from '../types.js';
 
 function warning(message: string): RuleFinding {
-  return { rule: 'mtls-drift', severity: 'violation', message: clip(message), subjects: [] };
+  const short = clip(message);
+  return { rule: 'mtls-drift', severity: 'violation', message: short, warning: short, subjects: [] };
+}
+
+/** "namespace x accepts" but "workloads app=y in x accept". */
+function accepts(policy: PeerAuthenticationFacts, root: string): string {
+  return scopeOf(policy, root) === 'workload' ? 'accept' : 'accepts';
 }
 
 function ref(policy: PeerAuthenticationFacts): string {
@@ -50,9 +56,9 @@ export function driftOnWrite(
   const parent = describeSource(parentMode(after, policy));
   const was = previous ? effectiveMode(previous.index, previous.policy) : undefined;
   if (was?.mode === 'STRICT' && now.mode !== 'STRICT') {
-    findings.push(warning(`PeerAuthentication ${ref(policy)} downgrades STRICT to ${now.mode}: ${scope} now accepts plaintext (parent scope: ${parent})`));
+    findings.push(warning(`PeerAuthentication ${ref(policy)} downgrades STRICT to ${now.mode}: ${scope} now ${accepts(policy, root)} plaintext (parent scope: ${parent})`));
   } else if (acceptsPlaintext(policy.mode)) {
-    findings.push(warning(`PeerAuthentication ${ref(policy)} sets ${policy.mode}: ${scope} accepts plaintext (parent scope: ${parent})`));
+    findings.push(warning(`PeerAuthentication ${ref(policy)} sets ${policy.mode}: ${scope} ${accepts(policy, root)} plaintext (parent scope: ${parent})`));
   }
   for (const { port, mode } of policy.portLevel) {
     if (!acceptsPlaintext(mode)) continue;
@@ -78,7 +84,7 @@ export function driftOnDelete(policy: PeerAuthenticationFacts, before: PolicyInd
   if (scopeOf(policy, before.rootNamespace) === 'ignored' || shadowingPolicy(before, policy)) return [];
   if (effectiveMode(before, policy).mode !== 'STRICT') return [];
   const next = fallback(policy, after);
-  const consequence = next.mode === 'STRICT' ? 'so plaintext stays refused' : 'and accepts plaintext';
+  const consequence = next.mode === 'STRICT' ? 'so plaintext stays refused' : `and ${accepts(policy, before.rootNamespace)} plaintext`;
   return [
     warning(
       `Deleting STRICT PeerAuthentication ${ref(policy)}: ${describeScope(policy, before.rootNamespace)} falls back to ${describeSource(next)}, ${consequence}`,

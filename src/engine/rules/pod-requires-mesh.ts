@@ -1,6 +1,6 @@
 /** SPEC 2.3 pod-requires-mesh: a Pod, or a controller's pod template, must end up in the mesh. */
-import type { RuleFinding } from '../findings.js';
-import { workloadFix } from '../fixes.js';
+import { fitted, type RuleFinding } from '../findings.js';
+import { shortFix, workloadFix } from '../fixes.js';
 import { membership } from '../mesh.js';
 import type { NamespaceFacts, WorkloadFacts } from '../types.js';
 
@@ -11,18 +11,17 @@ export function podRequiresMesh(workload: WorkloadFacts, namespace: NamespaceFac
   const what = `${workload.kind} ${workload.namespace}/${workload.name}`;
   const subjects = [{ kind: workload.kind, namespace: workload.namespace, name: workload.name }];
   if (verdict.cause === 'host-network') {
-    return {
-      rule: 'pod-requires-mesh',
-      severity: 'advisory',
-      message: `${what} uses hostNetwork: Istio never injects or captures it, so it runs outside the mesh`,
-      subjects,
-    };
+    const message = `${what} uses hostNetwork: Istio never injects or captures it, so it runs outside the mesh`;
+    return { rule: 'pod-requires-mesh', severity: 'advisory', message, warning: fitted([message]), subjects };
   }
   const runs = workload.kind === 'Pod' ? 'would run' : 'would create pods that run';
+  const problem = `${what} ${runs} outside the Istio mesh: ${verdict.because}.`;
+  const fix = workloadFix(workload, verdict);
   return {
     rule: 'pod-requires-mesh',
     severity: 'violation',
-    message: `${what} ${runs} outside the Istio mesh: ${verdict.because}. Fix: ${workloadFix(workload, verdict)}`,
+    message: `${problem} Fix: ${fix}`,
+    warning: fitted([problem, ` Fix: ${shortFix(fix)}`]),
     subjects,
   };
 }

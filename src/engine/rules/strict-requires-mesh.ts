@@ -2,7 +2,7 @@
  * SPEC 2.1 strict-requires-mesh: a PeerAuthentication whose effective mode is STRICT must not govern
  * workloads outside the mesh — STRICT is not enforced there, and they still accept plaintext.
  */
-import { compareSubjects, type RuleFinding } from '../findings.js';
+import { compareSubjects, fitted, type RuleFinding } from '../findings.js';
 import { namespaceFix, type Offender } from '../fixes.js';
 import { membership } from '../mesh.js';
 import {
@@ -81,10 +81,18 @@ export function strictRequiresMesh(
   if (byNamespace.size > LISTED_FIXES) lines.push(`- … and ${byNamespace.size - LISTED_FIXES} more namespaces`);
   lines.push('then apply this policy again.');
 
+  const first = byNamespace.keys().next().value as string;
+  const firstStep = namespaceFix(first, byNamespace.get(first) ?? [])[0];
+  const warning = fitted([
+    `PeerAuthentication ${policy.namespace}/${policy.name} (STRICT) governs ${count} outside the mesh, which still accept plaintext.`,
+    firstStep ? ` Fix: ${firstStep}, then restart them.` : '',
+    ...offenders.slice(0, 3).map(({ workload }, i) => `${i === 0 ? ' Outside: ' : ', '}${workload.kind} ${workload.namespace}/${workload.name}`),
+  ]);
   return {
     rule: 'strict-requires-mesh',
     severity: 'violation',
     message: lines.join('\n'),
+    warning,
     subjects: offenders.map(({ workload }) => ({ kind: workload.kind, namespace: workload.namespace, name: workload.name })),
   };
 }
