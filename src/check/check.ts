@@ -33,7 +33,7 @@ export interface CheckResult {
   summary: CheckSummary;
 }
 
-interface Entry {
+export interface Entry {
   item: SourcedObject;
   identity: Required<Identity>;
 }
@@ -49,8 +49,14 @@ function compareFindings(a: LocatedFinding, b: LocatedFinding): number {
   return 0;
 }
 
-/** Build the state from every object, then evaluate each checked object against it. Throws UserError on bad objects. */
-export function check(items: readonly SourcedObject[], policy: Policy, defaultNamespace: string): CheckResult {
+export interface LoadedState {
+  state: MemoryState;
+  /** The objects mtls-guard checks (Pods, pod-template owners, PeerAuthentications), with their identity. */
+  entries: Entry[];
+}
+
+/** The cluster state the objects describe. Throws UserError naming the file and line of a bad or duplicate object. */
+export function buildState(items: readonly SourcedObject[], defaultNamespace: string): LoadedState {
   const state = new MemoryState();
   const entries: Entry[] = [];
   const seen = new Map<string, SourcedObject>();
@@ -91,7 +97,12 @@ export function check(items: readonly SourcedObject[], policy: Policy, defaultNa
     }
     entries.push({ item, identity });
   }
+  return { state, entries };
+}
 
+/** Build the state from every object, then evaluate each checked object against it. Throws UserError on bad objects. */
+export function check(items: readonly SourcedObject[], policy: Policy, defaultNamespace: string): CheckResult {
+  const { state, entries } = buildState(items, defaultNamespace);
   const findings: LocatedFinding[] = [];
   for (const { item, identity } of entries) {
     const judged = identity.kind === 'Pod' && hasStatus(item.object) ? 'carries' : 'intent';

@@ -40,8 +40,24 @@ function nodeLine(node: Node | null | undefined, lines: LineCounter, fallback: n
   return node?.range ? lines.linePos(node.range[0]).line : fallback;
 }
 
+/** JSON is stricter than YAML (no trailing commas, no comments): check it as JSON first, naming line and column. */
+function assertJson(text: string, file: string): void {
+  try {
+    JSON.parse(text);
+  } catch (error) {
+    const reason = (error as Error).message.replace(/ in JSON at position \d+.*$/, '');
+    const position = /at position (\d+)/.exec((error as Error).message)?.[1];
+    if (position === undefined) throw syntax(file, `invalid JSON: ${reason}`);
+    const before = text.slice(0, Number(position));
+    const line = before.split('\n').length;
+    const column = Number(position) - before.lastIndexOf('\n');
+    throw syntax(`${file}:${line}:${column}`, `invalid JSON: ${reason}`);
+  }
+}
+
 /** Parse one file's text into objects; throws a UserError naming the file and line on bad input. */
 export function parseManifests(text: string, file: string): SourcedObject[] {
+  if (/\.json$/i.test(file)) assertJson(text, file);
   const lines = new LineCounter();
   const documents = parseAllDocuments(text, { lineCounter: lines, prettyErrors: true, uniqueKeys: true });
   const objects: SourcedObject[] = [];

@@ -87,7 +87,7 @@ export function driftOnDelete(policy: PeerAuthenticationFacts, before: PolicyInd
   const consequence = next.mode === 'STRICT' ? 'so plaintext stays refused' : `and ${accepts(policy, before.rootNamespace)} plaintext`;
   return [
     warning(
-      `Deleting STRICT PeerAuthentication ${ref(policy)}: ${describeScope(policy, before.rootNamespace)} falls back to ${describeSource(next)}, ${consequence}`,
+      `Deleting STRICT PeerAuthentication ${ref(policy)}: ${describeScope(policy, before.rootNamespace)} ${accepts(policy, before.rootNamespace) === 'accept' ? 'fall' : 'falls'} back to ${describeSource(next)}, ${consequence}`,
     ),
   ];
 }
