@@ -6,15 +6,23 @@ import { loadConfig } from '../config/load.js';
 import { policyFor } from '../engine/evaluate.js';
 import { UserError, usage } from '../errors.js';
 import { loadManifests } from '../manifests/load.js';
+import { generateCertificates, writeCertificates } from '../certs/generate.js';
+import { serve, SERVE_HELP, serveDefaults, type ServeOptions } from './serve.js';
 
 const HELP = `mtls-guard: keeps Istio mutual TLS honest
 
 Usage:
   mtls-guard check -f PATH [-f PATH ...] [-n NAMESPACE] [--config FILE] [--output text|json]
+  ${SERVE_HELP}
+  mtls-guard certs --out DIR --service NAME --namespace NS [--days 365]
 
 Commands:
   check   evaluate manifests offline, as if applied to a cluster holding exactly them.
           PATH is a file, a directory (read recursively: .yaml, .yml, .json) or - for stdin.
+  serve   run the HTTPS admission webhook (POST /validate, /healthz, /readyz; metrics on /metrics).
+          Cluster state comes from --kubeconfig, in-cluster config, KUBECONFIG or ~/.kube/config;
+          --state PATH serves a fixed state from manifests; with neither, the bundled examples.
+  certs   write ca.crt, tls.crt and tls.key: a CA and a serving certificate for the webhook's Service.
 
 Exit codes: 0 nothing denied, 1 at least one deny, 2 usage or input error.
 `;
@@ -36,38 +44,114 @@ export const processIo: Io = {
   },
 };
 
-function parse(args: string[]) {
+type OptionSpec = NonNullable<Parameters<typeof parseArgs>[0]>['options'];
+
+function parse<O extends OptionSpec>(args: string[], options: O) {
   try {
-    return parseArgs({
-      args,
-      allowPositionals: true,
-      strict: true,
-      options: {
-        file: { type: 'string', short: 'f', multiple: true },
-        namespace: { type: 'string', short: 'n' },
-        config: { type: 'string' },
-        output: { type: 'string', short: 'o' },
-        help: { type: 'boolean', short: 'h' },
-      },
-    });
+    return parseArgs({ args, allowPositionals: true, strict: true, options: { ...options, help: { type: 'boolean', short: 'h' } } });
   } catch (error) {
     throw usage(`${(error as Error).message.split('\n')[0]} (see mtls-guard --help)`);
   }
 }
 
+function port(flag: string, value: string | undefined, fallback: number): number {
+  if (value === undefined) return fallback;
+  const parsed = Number(value);
+  if (!/^\d+$/.test(value) || parsed > 65535) throw usage(`${flag} must be a port number from 0 to 65535 (got ${JSON.stringify(value)})`);
+  return parsed;
+}
+
+async function runServe(args: string[], io: Io): Promise<number> {
+  const { values, positionals } = parse(args, {
+    port: { type: 'string' },
+    host: { type: 'string' },
+    'metrics-port': { type: 'string' },
+    'tls-cert-file': { type: 'string' },
+    'tls-key-file': { type: 'string' },
+    config: { type: 'string' },
+    kubeconfig: { type: 'string' },
+    state: { type: 'string', multiple: true },
+    'log-level': { type: 'string' },
+  });
+  if (values.help) {
+    io.stdout(`${SERVE_HELP}\n`);
+    return 0;
+  }
+  if (positionals.length > 0) throw usage(`unexpected argument ${JSON.stringify(positionals[0])}`);
+  if (values.kubeconfig && values.state) throw usage('--kubeconfig and --state are alternatives: pass one');
+  const defaults = serveDefaults();
+  const levels = ['silent', 'fatal', 'error', 'warn', 'info', 'debug', 'trace'];
+  const logLevel = (values['log-level'] as string | undefined) ?? defaults.logLevel;
+  if (!levels.includes(logLevel)) throw usage(`--log-level must be one of ${levels.join(', ')}`);
+  const options: ServeOptions = {
+    ...defaults,
+    port: port('--port', values.port as string | undefined, defaults.port),
+    metricsPort: port('--metrics-port', values['metrics-port'] as string | undefined, defaults.metricsPort),
+    host: (values.host as string | undefined) ?? defaults.host,
+    tlsCertFile: (values['tls-cert-file'] as string | undefined) ?? defaults.tlsCertFile,
+    tlsKeyFile: (values['tls-key-file'] as string | undefined) ?? defaults.tlsKeyFile,
+    logLevel,
+  };
+  if (values.config) options.config = values.config as string;
+  if (values.kubeconfig) options.kubeconfig = values.kubeconfig as string;
+  if (values.state) options.state = values.state as string[];
+  const server = await serve(options);
+  await new Promise<void>((resolve) => {
+    const stop = (): void => {
+      // Stop accepting, finish in-flight reviews, then exit; a stuck drain is cut short.
+      setTimeout(() => process.exit(1), 30_000).unref();
+      server.close().then(resolve, resolve);
+    };
+    process.once('SIGTERM', stop);
+    process.once('SIGINT', stop);
+  });
+  return 0;
+}
+
+async function runCerts(args: string[], io: Io): Promise<number> {
+  const { values, positionals } = parse(args, {
+    out: { type: 'string' },
+    service: { type: 'string' },
+    namespace: { type: 'string' },
+    days: { type: 'string' },
+  });
+  if (values.help) {
+    io.stdout('mtls-guard certs --out DIR --service NAME --namespace NS [--days 365]\n');
+    return 0;
+  }
+  if (positionals.length > 0) throw usage(`unexpected argument ${JSON.stringify(positionals[0])}`);
+  const out = values.out as string | undefined;
+  const service = values.service as string | undefined;
+  const namespace = values.namespace as string | undefined;
+  if (!out || !service || !namespace) throw usage('certs needs --out DIR, --service NAME and --namespace NS');
+  const dnsLabel = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
+  if (!dnsLabel.test(service)) throw usage(`--service ${JSON.stringify(service)} is not a valid Service name`);
+  if (!dnsLabel.test(namespace)) throw usage(`--namespace ${JSON.stringify(namespace)} is not a valid namespace name`);
+  const days = values.days === undefined ? 365 : Number(values.days);
+  if (!Number.isInteger(days) || days < 1 || days > 3650) throw usage('--days must be a whole number from 1 to 3650');
+  await writeCertificates(out, await generateCertificates({ service, namespace, days }));
+  io.stdout(`wrote ${out}/ca.crt, ${out}/tls.crt and ${out}/tls.key for ${service}.${namespace}.svc (valid ${days} days)\n`);
+  return 0;
+}
+
 async function runCheck(args: string[], io: Io): Promise<number> {
-  const { values, positionals } = parse(args);
+  const { values, positionals } = parse(args, {
+    file: { type: 'string', short: 'f', multiple: true },
+    namespace: { type: 'string', short: 'n' },
+    config: { type: 'string' },
+    output: { type: 'string', short: 'o' },
+  });
   if (values.help) {
     io.stdout(HELP);
     return 0;
   }
   if (positionals.length > 0) throw usage(`unexpected argument ${JSON.stringify(positionals[0])}: pass manifests with -f PATH`);
-  const files = values.file ?? [];
+  const files = (values.file as string[] | undefined) ?? [];
   if (files.length === 0) throw usage('check needs at least one -f PATH (a file, a directory, or - for stdin)');
-  const output = values.output ?? 'text';
+  const output = (values.output as string | undefined) ?? 'text';
   if (output !== 'text' && output !== 'json') throw usage(`--output must be text or json (got ${JSON.stringify(output)})`);
-  const namespace = values.namespace ?? 'default';
-  const config = await loadConfig(values.config);
+  const namespace = (values.namespace as string | undefined) ?? 'default';
+  const config = await loadConfig(values.config as string | undefined);
   const objects = await loadManifests(files, io.stdin);
   const result = check(objects, policyFor(config), namespace);
   io.stdout(output === 'json' ? formatJson(result) : formatText(result));
@@ -80,6 +164,10 @@ export async function main(argv: string[], io: Io = processIo): Promise<number> 
     switch (command) {
       case 'check':
         return await runCheck(rest, io);
+      case 'serve':
+        return await runServe(rest, io);
+      case 'certs':
+        return await runCerts(rest, io);
       case undefined:
       case 'help':
       case '--help':

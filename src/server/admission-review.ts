@@ -1,0 +1,165 @@
+/**
+ * admission.k8s.io/v1 AdmissionReview: validating the request (a JSON Schema, errors naming the field)
+ * and building the response. Pure functions.
+ */
+import { Ajv, type ErrorObject } from 'ajv';
+import type { Operation } from '../engine/evaluate.js';
+import type { Finding } from '../engine/findings.js';
+
+export interface GroupVersionKind {
+  group: string;
+  version: string;
+  kind: string;
+}
+
+export interface AdmissionRequest {
+  uid: string;
+  kind: GroupVersionKind;
+  operation: Operation;
+  namespace?: string;
+  name?: string;
+  object?: Record<string, unknown> | null;
+  oldObject?: Record<string, unknown> | null;
+  dryRun?: boolean;
+}
+
+const OBJECT_OR_NULL = { anyOf: [{ type: 'object' }, { type: 'null' }] };
+
+export const ADMISSION_REVIEW_SCHEMA = {
+  type: 'object',
+  required: ['apiVersion', 'kind', 'request'],
+  properties: {
+    apiVersion: { const: 'admission.k8s.io/v1' },
+    kind: { const: 'AdmissionReview' },
+    request: {
+      type: 'object',
+      required: ['uid', 'kind', 'operation'],
+      properties: {
+        uid: { type: 'string', minLength: 1, maxLength: 256 },
+        kind: {
+          type: 'object',
+          required: ['group', 'version', 'kind'],
+          properties: { group: { type: 'string' }, version: { type: 'string' }, kind: { type: 'string', minLength: 1 } },
+        },
+        operation: { enum: ['CREATE', 'UPDATE', 'DELETE', 'CONNECT'] },
+        namespace: { type: 'string' },
+        name: { type: 'string' },
+        object: OBJECT_OR_NULL,
+        oldObject: OBJECT_OR_NULL,
+        dryRun: { type: 'boolean' },
+      },
+      if: { properties: { operation: { enum: ['CREATE', 'UPDATE'] } } },
+      then: { required: ['object'], properties: { object: { type: 'object' } } },
+      else: {
+        if: { properties: { operation: { const: 'DELETE' } } },
+        then: { required: ['oldObject'], properties: { oldObject: { type: 'object' } } },
+      },
+    },
+  },
+} as const;
+
+const validate = new Ajv({ allErrors: false, strict: false }).compile(ADMISSION_REVIEW_SCHEMA);
+
+function describe(error: ErrorObject): string {
+  const path = error.instancePath.replace(/^\//, '').replace(/\//g, '.');
+  const where = path === '' ? 'body' : path;
+  switch (error.keyword) {
+    case 'required':
+      return `${where === 'body' ? '' : `${where}.`}${String(error.params['missingProperty'])} is required`;
+    case 'const':
+      return `${where} must be ${JSON.stringify(error.params['allowedValue'])}`;
+    case 'enum':
+      return `${where} must be one of ${(error.params['allowedValues'] as unknown[]).join(', ')}`;
+    default:
+      return `${where} ${error.message ?? 'is invalid'}`;
+  }
+}
+
+export class BodyError extends Error {
+  readonly statusCode = 400;
+}
+
+/** Parse a request body as JSON; keys that could poison prototypes (__proto__, constructor.prototype) are refused. */
+export function parseJsonBody(text: string): unknown {
+  if (text.trim() === '') throw new BodyError('request body is empty: expected an AdmissionReview');
+  let value: unknown;
+  try {
+    value = JSON.parse(text);
+  } catch (error) {
+    throw new BodyError(`request body is not valid JSON: ${(error as Error).message}`);
+  }
+  if (text.includes('__proto__') || text.includes('constructor')) {
+    JSON.parse(text, function refuse(this: Record<string, unknown>, key, inner: unknown) {
+      if (key === '__proto__' || (key === 'constructor' && typeof inner === 'object' && inner !== null && 'prototype' in inner)) {
+        throw new BodyError(`request body has a forbidden ${key === '__proto__' ? '__proto__' : 'constructor.prototype'} key`);
+      }
+      return inner;
+    });
+  }
+  return value;
+}
+
+export type ParsedReview = { ok: true; request: AdmissionRequest } | { ok: false; error: string };
+
+/** Validate a decoded body as an AdmissionReview and return its request. */
+export function parseAdmissionReview(body: unknown): ParsedReview {
+  if (!validate(body)) {
+    const error = validate.errors?.find((e) => e.keyword !== 'if') ?? validate.errors?.[0];
+    return { ok: false, error: error ? describe(error) : 'not an AdmissionReview' };
+  }
+  return { ok: true, request: (body as { request: AdmissionRequest }).request };
+}
+
+/** The apiVersion a GroupVersionKind names, to fill objects that arrive without TypeMeta. */
+export function apiVersionOf(gvk: GroupVersionKind): string {
+  return gvk.group === '' ? gvk.version : `${gvk.group}/${gvk.version}`;
+}
+
+export interface AdmissionResponse {
+  uid: string;
+  allowed: boolean;
+  status?: { code: number; reason?: string; message: string };
+  warnings?: string[];
+  auditAnnotations?: Record<string, string>;
+}
+
+export interface AdmissionReviewResponse {
+  apiVersion: 'admission.k8s.io/v1';
+  kind: 'AdmissionReview';
+  response: AdmissionResponse;
+}
+
+/** Kubernetes drops admission warnings past 4096 characters in all. */
+const WARNINGS_BUDGET = 4096;
+const AUDIT_VALUE_LIMIT = 1024;
+
+export function review(response: AdmissionResponse): AdmissionReviewResponse {
+  return { apiVersion: 'admission.k8s.io/v1', kind: 'AdmissionReview', response };
+}
+
+/** The AdmissionReview answering `uid` for these findings: denials joined into one 403 message, warnings, audit annotations. */
+export function respond(uid: string, findings: readonly Finding[]): AdmissionReviewResponse {
+  const denials = findings.filter((f) => f.action === 'deny');
+  const response: AdmissionResponse = { uid, allowed: denials.length === 0 };
+  if (denials.length > 0) {
+    response.status = { code: 403, reason: 'Forbidden', message: denials.map((f) => `[${f.rule}] ${f.message}`).join('\n') };
+  }
+  const warnings: string[] = [];
+  let budget = WARNINGS_BUDGET;
+  for (const finding of findings) {
+    if (finding.action !== 'warn' || finding.message.length > budget) continue;
+    warnings.push(finding.message);
+    budget -= finding.message.length;
+  }
+  if (warnings.length > 0) response.warnings = warnings;
+  const audits = findings.filter((f) => f.action === 'audit');
+  if (audits.length > 0) {
+    response.auditAnnotations = Object.fromEntries(audits.map((f) => [f.rule, f.message.slice(0, AUDIT_VALUE_LIMIT)]));
+  }
+  return review(response);
+}
+
+/** A denial that asks the client to retry: used before the cluster state has synced. */
+export function respondRetry(uid: string, message: string): AdmissionReviewResponse {
+  return review({ uid, allowed: false, status: { code: 503, reason: 'ServiceUnavailable', message } });
+}

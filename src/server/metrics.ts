@@ -1,0 +1,80 @@
+/** Prometheus metrics, served on their own plain-HTTP port. */
+import { createServer, type Server } from 'node:http';
+import { Counter, Gauge, Histogram, Registry } from 'prom-client';
+import type { Finding } from '../engine/findings.js';
+import type { StateSource } from '../state/source.js';
+
+export class Metrics {
+  readonly registry = new Registry();
+
+  readonly decisions = new Counter({
+    name: 'mtls_guard_decisions_total',
+    help: 'Findings by rule and action, and allowed reviews without findings (rule="none", action="allow")',
+    labelNames: ['rule', 'action', 'kind', 'operation'] as const,
+    registers: [this.registry],
+  });
+
+  readonly reviewDuration = new Histogram({
+    name: 'mtls_guard_review_duration_seconds',
+    help: 'Time to answer one AdmissionReview, from parsed body to response',
+    labelNames: ['kind'] as const,
+    buckets: [0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.5],
+    registers: [this.registry],
+  });
+
+  readonly rejectedRequests = new Counter({
+    name: 'mtls_guard_rejected_requests_total',
+    help: 'Requests answered without a review: bad body (400), too large (413), wrong method (405), not synced (503)',
+    labelNames: ['code'] as const,
+    registers: [this.registry],
+  });
+
+  readonly certificateReloads = new Counter({
+    name: 'mtls_guard_certificate_reloads_total',
+    help: 'Serving certificate reloads by result (loaded, rejected)',
+    labelNames: ['result'] as const,
+    registers: [this.registry],
+  });
+
+  constructor(source: StateSource) {
+    const status = () => source.status();
+    new Gauge({
+      name: 'mtls_guard_cache_synced',
+      help: '1 when the resource has been listed and is being watched',
+      labelNames: ['resource'] as const,
+      registers: [this.registry],
+      collect() {
+        for (const [resource, s] of Object.entries(status())) this.set({ resource }, s.synced ? 1 : 0);
+      },
+    });
+    new Gauge({
+      name: 'mtls_guard_cache_objects',
+      help: 'Objects held in the cluster-state cache',
+      labelNames: ['resource'] as const,
+      registers: [this.registry],
+      collect() {
+        for (const [resource, s] of Object.entries(status())) this.set({ resource }, s.objects);
+      },
+    });
+  }
+
+  recordReview(kind: string, operation: string, findings: readonly Finding[], seconds: number): void {
+    if (findings.length === 0) this.decisions.inc({ rule: 'none', action: 'allow', kind, operation });
+    for (const finding of findings) this.decisions.inc({ rule: finding.rule, action: finding.action, kind, operation });
+    this.reviewDuration.observe({ kind }, seconds);
+  }
+
+  /** A plain-HTTP server answering GET /metrics. */
+  server(): Server {
+    return createServer((req, res) => {
+      if (req.method !== 'GET' || (req.url ?? '').split('?')[0] !== '/metrics') {
+        res.writeHead(404, { 'content-type': 'text/plain' }).end('not found\n');
+        return;
+      }
+      this.registry.metrics().then(
+        (text) => res.writeHead(200, { 'content-type': this.registry.contentType }).end(text),
+        () => res.writeHead(500, { 'content-type': 'text/plain' }).end('metrics unavailable\n'),
+      );
+    });
+  }
+}

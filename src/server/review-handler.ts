@@ -1,0 +1,76 @@
+/**
+ * One admission review, composed as decode -> filter -> evaluate -> respond.
+ * Returns what to send and what to log; the HTTP layer stays thin.
+ */
+import { classify } from '../engine/decode.js';
+import { evaluate, type Policy } from '../engine/evaluate.js';
+import type { Finding } from '../engine/findings.js';
+import type { StateSource } from '../state/source.js';
+import {
+  apiVersionOf,
+  parseAdmissionReview,
+  respond,
+  respondRetry,
+  review,
+  type AdmissionRequest,
+  type AdmissionReviewResponse,
+} from './admission-review.js';
+
+export type ReviewOutcome =
+  | { kind: 'answer'; body: AdmissionReviewResponse; request: AdmissionRequest; findings: readonly Finding[]; decision: Decision }
+  | { kind: 'bad-request'; error: string }
+  | { kind: 'unavailable'; error: string; request: AdmissionRequest };
+
+export type Decision = 'allow' | 'warn' | 'deny' | 'skip' | 'retry' | 'invalid';
+
+export const NOT_SYNCED_MESSAGE =
+  'mtls-guard is still loading the cluster state (pods, namespaces, PeerAuthentications) and cannot judge this change yet; retry in a few seconds';
+
+/** Objects may arrive without TypeMeta; the request's kind fills it in. */
+function withTypeMeta(object: Record<string, unknown> | null | undefined, request: AdmissionRequest): unknown {
+  if (!object) return undefined;
+  if (typeof object['apiVersion'] === 'string' && typeof object['kind'] === 'string') return object;
+  return { ...object, apiVersion: apiVersionOf(request.kind), kind: request.kind.kind };
+}
+
+function decisionOf(findings: readonly Finding[]): Decision {
+  if (findings.some((f) => f.action === 'deny')) return 'deny';
+  if (findings.some((f) => f.action === 'warn')) return 'warn';
+  return 'allow';
+}
+
+export function handleReview(body: unknown, source: StateSource, policy: Policy): ReviewOutcome {
+  const parsed = parseAdmissionReview(body);
+  if (!parsed.ok) return { kind: 'bad-request', error: parsed.error };
+  const request = parsed.request;
+  const checked = classify(apiVersionOf(request.kind), request.kind.kind);
+  if (!checked || checked === 'Namespace' || request.operation === 'CONNECT') {
+    return { kind: 'answer', body: respond(request.uid, []), request, findings: [], decision: 'skip' };
+  }
+  if (!source.ready()) {
+    if (checked === 'PeerAuthentication') {
+      return { kind: 'answer', body: respondRetry(request.uid, NOT_SYNCED_MESSAGE), request, findings: [], decision: 'retry' };
+    }
+    return { kind: 'unavailable', error: NOT_SYNCED_MESSAGE, request };
+  }
+  const result = evaluate(
+    {
+      operation: request.operation,
+      object: withTypeMeta(request.object, request),
+      oldObject: withTypeMeta(request.oldObject, request),
+      namespace: request.namespace ?? '',
+      podJudgement: 'carries',
+    },
+    source.state,
+    policy,
+  );
+  if (!result.ok) {
+    const body = review({
+      uid: request.uid,
+      allowed: false,
+      status: { code: 400, reason: 'BadRequest', message: `mtls-guard cannot read this object: ${result.error}` },
+    });
+    return { kind: 'answer', body, request, findings: [], decision: 'invalid' };
+  }
+  return { kind: 'answer', body: respond(request.uid, result.findings), request, findings: result.findings, decision: decisionOf(result.findings) };
+}

@@ -1,0 +1,110 @@
+/** Cluster state from list-watch against the API server: Pods, Namespaces and PeerAuthentications, cluster-wide. */
+import type { KubeConfig } from '@kubernetes/client-node';
+import type { Logger } from 'pino';
+import { decodeNamespace, decodePeerAuthentication, decodeWorkload, identify, type Identity } from '../engine/decode.js';
+import { MemoryState } from './memory-state.js';
+import { Reflector, type ReflectorOptions, type ReflectorStore } from './reflector.js';
+import type { ResourceStatus, StateSource } from './source.js';
+
+export type ReflectorTuning = Pick<
+  ReflectorOptions,
+  'pageSize' | 'watchTimeoutSeconds' | 'watchdogGraceMs' | 'relistIntervalMs' | 'backoffInitialMs' | 'backoffMaxMs' | 'requestTimeoutMs'
+>;
+
+function namespacedIdentity(object: unknown): Required<Identity> | undefined {
+  const id = identify(object);
+  if (!id.ok || !id.value.namespace) return undefined;
+  return id.value as Required<Identity>;
+}
+
+function keyOf(object: unknown): string | undefined {
+  const id = identify(object);
+  if (!id.ok) return undefined;
+  return id.value.namespace ? `${id.value.namespace}/${id.value.name}` : id.value.name;
+}
+
+export class KubeStateSource implements StateSource {
+  readonly state = new MemoryState();
+  readonly description: string;
+  readonly #reflectors: Record<string, Reflector>;
+
+  constructor(kubeConfig: KubeConfig, logger: Logger, tuning: ReflectorTuning = {}) {
+    const cluster = kubeConfig.getCurrentCluster();
+    this.description = `cluster ${cluster?.server ?? '(none)'} (list-watch)`;
+    const state = this.state;
+    const skip = (resource: string, object: unknown, error: string): undefined => {
+      logger.warn({ resource, object: keyOf(object), error }, 'skipping an object mtls-guard cannot read');
+      return undefined;
+    };
+    const pods: ReflectorStore = {
+      keyOf,
+      upsert(object) {
+        const identity = namespacedIdentity(object);
+        if (!identity) return skip('pods', object, 'no name or namespace');
+        const pod = decodeWorkload(object, { ...identity, apiVersion: 'v1', kind: 'Pod' }, 'carries');
+        if (!pod.ok) return skip('pods', object, pod.error);
+        state.upsertWorkload(pod.value);
+        return `${identity.namespace}/${identity.name}`;
+      },
+      remove(key) {
+        const [namespace = '', name = ''] = key.split('/');
+        state.deleteWorkload(namespace, 'Pod', name);
+      },
+    };
+    const namespaces: ReflectorStore = {
+      keyOf,
+      upsert(object) {
+        const namespace = decodeNamespace(object);
+        if (!namespace.ok) return skip('namespaces', object, namespace.error);
+        state.upsertNamespace(namespace.value);
+        return namespace.value.name;
+      },
+      remove(key) {
+        state.deleteNamespace(key);
+      },
+    };
+    const peerAuthentications: ReflectorStore = {
+      keyOf,
+      upsert(object) {
+        const identity = namespacedIdentity(object);
+        if (!identity) return skip('peerauthentications', object, 'no name or namespace');
+        const policy = decodePeerAuthentication(object, identity);
+        if (!policy.ok) return skip('peerauthentications', object, policy.error);
+        state.upsertPeerAuthentication(policy.value);
+        return `${identity.namespace}/${identity.name}`;
+      },
+      remove(key) {
+        const [namespace = '', name = ''] = key.split('/');
+        state.deletePeerAuthentication(namespace, name);
+      },
+    };
+    const common = { kubeConfig, logger, ...tuning };
+    this.#reflectors = {
+      namespaces: new Reflector({ ...common, resource: 'namespaces', paths: ['/api/v1/namespaces'], store: namespaces }),
+      pods: new Reflector({ ...common, resource: 'pods', paths: ['/api/v1/pods'], store: pods }),
+      peerauthentications: new Reflector({
+        ...common,
+        resource: 'peerauthentications',
+        paths: ['/apis/security.istio.io/v1/peerauthentications', '/apis/security.istio.io/v1beta1/peerauthentications'],
+        store: peerAuthentications,
+        absentIsEmpty: true,
+      }),
+    };
+  }
+
+  async start(): Promise<void> {
+    for (const reflector of Object.values(this.#reflectors)) reflector.start();
+  }
+
+  async stop(): Promise<void> {
+    await Promise.all(Object.values(this.#reflectors).map((r) => r.stop()));
+  }
+
+  ready(): boolean {
+    return Object.values(this.#reflectors).every((r) => r.synced);
+  }
+
+  status(): Record<string, ResourceStatus> {
+    return Object.fromEntries(Object.entries(this.#reflectors).map(([name, r]) => [name, { synced: r.synced, objects: r.size }]));
+  }
+}

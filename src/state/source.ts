@@ -1,0 +1,19 @@
+/** Where the webhook's cluster state comes from: manifests on disk, or list-watch against a cluster. */
+import type { ClusterState } from '../engine/types.js';
+
+export interface ResourceStatus {
+  synced: boolean;
+  objects: number;
+}
+
+export interface StateSource {
+  readonly state: ClusterState;
+  /** True once every resource has been listed and is being watched. */
+  ready(): boolean;
+  /** Per-resource sync state and object counts, for /readyz and metrics. */
+  status(): Record<string, ResourceStatus>;
+  start(): Promise<void>;
+  stop(): Promise<void>;
+  /** A short description for the log. */
+  readonly description: string;
+}
