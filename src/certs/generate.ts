@@ -1,5 +1,6 @@
 /** A CA and a CA-signed serving certificate for the webhook (SHA-256, ECDSA P-256). */
 import { mkdir, writeFile } from 'node:fs/promises';
+import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
 import { generate } from 'selfsigned';
 
@@ -27,7 +28,8 @@ export function subjectAltNames(service: string, namespace: string): { dns: stri
 export async function generateCertificates({ service, namespace, days = 365 }: CertificateRequest): Promise<Certificates> {
   const notBeforeDate = new Date(Date.now() - 5 * 60 * 1000);
   const caNotAfter = new Date(notBeforeDate.getTime() + 10 * 365 * 86_400_000);
-  const ca = await generate([{ name: 'commonName', value: `${service}-ca` }], {
+  // A unique CA name: during a rotation a caBundle can hold the old and the new CA, and TLS clients pick the issuer by name.
+  const ca = await generate([{ name: 'commonName', value: `${service}-ca-${randomBytes(4).toString('hex')}` }], {
     keyType: 'ec',
     curve: 'P-256',
     algorithm: 'sha256',

@@ -162,10 +162,6 @@ export async function serve(options: ServeOptions): Promise<{ port: number; metr
   return { port, metricsPort, close };
 }
 
-export const SERVE_HELP = `mtls-guard serve [--port 8443] [--host ADDRESS] [--metrics-port 9090]
-                 [--tls-cert-file certs/tls.crt] [--tls-key-file certs/tls.key] [--config FILE]
-                 [--kubeconfig FILE | --state PATH ...] [--log-level info]`;
-
 export function serveDefaults(): Omit<ServeOptions, 'config' | 'kubeconfig' | 'state'> {
   return {
     port: 8443,
