@@ -30,6 +30,6 @@ for (const row of readYaml<Row[]>('test/tables/cli.yaml')) {
 t.test('--output json prints exactly one JSON document', async (t) => {
   const run = spawnCli(['check', '-f', 'examples/', '--output', 'json']);
   const parsed = JSON.parse(run.stdout) as { findings: unknown[]; summary: unknown };
-  t.same(parsed.summary, { objects: 8, deny: 2, warn: 1, audit: 0 });
+  t.same(parsed.summary, { objects: 9, deny: 2, warn: 1, audit: 0 });
   t.equal(parsed.findings.length, 3);
 });

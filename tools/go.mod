@@ -4,6 +4,9 @@ module mtls-guard/tools
 
 go 1.24.0
 
+// Same GODEBUG defaults as upstream kubernetes v1.34 builds (its go.mod has this line).
+godebug default=go1.24
+
 tool (
 	go.etcd.io/etcd/server/v3
 	k8s.io/kubernetes/cmd/kube-apiserver

@@ -62,10 +62,14 @@ export function buildState(items: readonly SourcedObject[], defaultNamespace: st
   const seen = new Map<string, SourcedObject>();
 
   for (const item of items) {
+    const { apiVersion, kind: objectKind } = item.object;
+    if (typeof apiVersion !== 'string' || typeof objectKind !== 'string' || apiVersion === '' || objectKind === '') {
+      throw badObject(where(item.source), 'not a Kubernetes object: apiVersion and kind must be non-empty strings');
+    }
+    const kind = classify(apiVersion, objectKind);
+    if (!kind) continue;
     const id = identify(item.object);
     if (!id.ok) throw badObject(where(item.source), id.error);
-    const kind = classify(id.value.apiVersion, id.value.kind);
-    if (!kind) continue;
     const namespace = kind === 'Namespace' ? '' : (id.value.namespace ?? defaultNamespace);
     const identity: Required<Identity> = { ...id.value, namespace };
     const key = `${kind === 'PeerAuthentication' ? 'PeerAuthentication' : identity.kind}/${namespace}/${identity.name}`;
