@@ -11,6 +11,11 @@ export type ReflectorTuning = Pick<
   'pageSize' | 'watchTimeoutSeconds' | 'watchdogGraceMs' | 'relistIntervalMs' | 'backoffInitialMs' | 'backoffMaxMs' | 'requestTimeoutMs'
 >;
 
+/** Items of a list carry no apiVersion/kind of their own: supply the collection's. */
+function withTypeMeta(object: unknown, apiVersion: string, kind: string): unknown {
+  return typeof object === 'object' && object !== null ? { apiVersion, kind, ...object } : object;
+}
+
 function namespacedIdentity(object: unknown): Required<Identity> | undefined {
   const id = identify(object);
   if (!id.ok || !id.value.namespace) return undefined;
@@ -18,9 +23,9 @@ function namespacedIdentity(object: unknown): Required<Identity> | undefined {
 }
 
 function keyOf(object: unknown): string | undefined {
-  const id = identify(object);
-  if (!id.ok) return undefined;
-  return id.value.namespace ? `${id.value.namespace}/${id.value.name}` : id.value.name;
+  const metadata = (object as { metadata?: { name?: unknown; namespace?: unknown } } | null)?.metadata;
+  if (typeof metadata?.name !== 'string') return undefined;
+  return typeof metadata.namespace === 'string' && metadata.namespace ? `${metadata.namespace}/${metadata.name}` : metadata.name;
 }
 
 export class KubeStateSource implements StateSource {
@@ -38,10 +43,11 @@ export class KubeStateSource implements StateSource {
     };
     const pods: ReflectorStore = {
       keyOf,
-      upsert(object) {
+      upsert(item) {
+        const object = withTypeMeta(item, 'v1', 'Pod');
         const identity = namespacedIdentity(object);
         if (!identity) return skip('pods', object, 'no name or namespace');
-        const pod = decodeWorkload(object, { ...identity, apiVersion: 'v1', kind: 'Pod' }, 'carries');
+        const pod = decodeWorkload(object, identity, 'carries');
         if (!pod.ok) return skip('pods', object, pod.error);
         state.upsertWorkload(pod.value);
         return `${identity.namespace}/${identity.name}`;
@@ -65,7 +71,8 @@ export class KubeStateSource implements StateSource {
     };
     const peerAuthentications: ReflectorStore = {
       keyOf,
-      upsert(object) {
+      upsert(item) {
+        const object = withTypeMeta(item, 'security.istio.io/v1', 'PeerAuthentication');
         const identity = namespacedIdentity(object);
         if (!identity) return skip('peerauthentications', object, 'no name or namespace');
         const policy = decodePeerAuthentication(object, identity);

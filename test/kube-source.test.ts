@@ -1,0 +1,142 @@
+/**
+ * The list-watch cluster state against a real kube-apiserver + etcd: initial list (paginated), changes seen
+ * through the watch, resumed watches, the v1beta1 fallback, and recovery after the API server restarts.
+ */
+import { readFileSync } from 'node:fs';
+import { KubeConfig } from '@kubernetes/client-node';
+import { pino } from 'pino';
+import t from 'tap';
+import { KubeStateSource } from '../src/state/kube-source.js';
+import { startControlPlane } from './control-plane.js';
+import { repoPath } from './helpers.js';
+
+t.setTimeout(300_000);
+
+const plane = await startControlPlane();
+t.teardown(() => plane.stop());
+
+const must = (args: string[], input?: string): string => {
+  const run = plane.kubectl(args, input);
+  if (run.code !== 0) throw new Error(`kubectl ${args.join(' ')}: ${run.stderr}`);
+  return run.stdout;
+};
+
+async function eventually(what: string, condition: () => boolean, ms = 15_000): Promise<boolean> {
+  const deadline = Date.now() + ms;
+  while (Date.now() < deadline) {
+    if (condition()) return true;
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  throw new Error(`timed out waiting until ${what}`);
+}
+
+const pod = (name: string, namespace: string, extra = '') => `apiVersion: v1
+kind: Pod
+metadata: { name: ${name}, namespace: ${namespace}${extra} }
+spec: { automountServiceAccountToken: false, containers: [{ name: app, image: "registry.example.com/app:1", env: [{ name: SECRET, value: hunter2 }] }] }
+`;
+
+must(['apply', '-f', '-'], readFileSync(repoPath('test/e2e/peerauthentication-crd.yaml'), 'utf8'));
+must(['wait', '--for=condition=Established', 'crd/peerauthentications.security.istio.io', '--timeout=60s']);
+must(
+  ['apply', '-f', '-'],
+  `apiVersion: v1
+kind: Namespace
+metadata: { name: legacy }
+---
+apiVersion: v1
+kind: Namespace
+metadata: { name: shop, labels: { istio-injection: enabled } }
+---
+apiVersion: v1
+kind: ServiceAccount
+metadata: { name: default, namespace: legacy }
+---
+apiVersion: v1
+kind: ServiceAccount
+metadata: { name: default, namespace: shop }
+---
+${pod('web-1', 'legacy')}---
+${pod('web-2', 'legacy')}---
+${pod('web-3', 'legacy')}---
+apiVersion: security.istio.io/v1beta1
+kind: PeerAuthentication
+metadata: { name: default, namespace: shop }
+spec: { mtls: { mode: STRICT } }
+`,
+);
+
+const kubeConfig = new KubeConfig();
+kubeConfig.loadFromFile(plane.kubeconfig);
+const logger = pino({ level: 'silent' });
+const source = new KubeStateSource(kubeConfig, logger, {
+  pageSize: 2,
+  watchTimeoutSeconds: 3,
+  watchdogGraceMs: 2000,
+  backoffInitialMs: 100,
+  backoffMaxMs: 1000,
+  relistIntervalMs: 60_000,
+});
+await source.start();
+t.teardown(() => source.stop());
+
+t.test(`lists everything from ${plane.version}, page by page`, async (t) => {
+  await eventually('synced', () => source.ready());
+  const names = (ns: string) => [...source.state.workloads(ns)].map((w) => w.name).sort();
+  t.same(names('legacy'), ['web-1', 'web-2', 'web-3'], 'pods, listed 2 per page');
+  t.same(source.state.namespace('shop')?.labels, { 'istio-injection': 'enabled', 'kubernetes.io/metadata.name': 'shop' });
+  const policies = [...source.state.peerAuthentications()];
+  t.equal(policies.length, 1);
+  t.equal(policies[0]?.mode, 'STRICT', 'a policy created as v1beta1 is read (through v1)');
+  t.ok(policies[0]?.createdAt, 'with its creationTimestamp');
+  t.match(source.status(), { pods: { synced: true, objects: 3 }, namespaces: { synced: true }, peerauthentications: { synced: true, objects: 1 } });
+  const kept = JSON.stringify([...source.state.workloads('legacy')]);
+  t.notMatch(kept, /hunter2|registry\.example\.com/, 'only the fields the rules need are kept');
+});
+
+t.test('changes arrive through the watch, also after the server ends a watch', async (t) => {
+  must(['apply', '-f', '-'], pod('late', 'legacy', ', labels: { app: late }'));
+  await eventually('the new pod is seen', () => [...source.state.workloads('legacy')].some((w) => w.name === 'late'));
+  must(['label', 'namespace', 'legacy', 'istio-injection=enabled']);
+  await eventually('the namespace label is seen', () => source.state.namespace('legacy')?.labels['istio-injection'] === 'enabled');
+  // Outlive the 3 s server-side watch timeout: the watch is resumed from the last resourceVersion.
+  await new Promise((r) => setTimeout(r, 4000));
+  must(['delete', 'pod', 'late', '-n', 'legacy', '--wait=false']);
+  await eventually('the deleted pod is gone', () => ![...source.state.workloads('legacy')].some((w) => w.name === 'late'));
+  must(['delete', 'peerauthentication.security.istio.io', 'default', '-n', 'shop']);
+  await eventually('the deleted policy is gone', () => [...source.state.peerAuthentications()].length === 0);
+  t.ok(source.ready(), 'still synced');
+});
+
+t.test('the cache goes unsynced while the API server is down and recovers on its own', async (t) => {
+  await plane.stopApiServer();
+  await eventually('unsynced', () => !source.ready(), 30_000);
+  t.notOk(source.ready(), 'not ready while the API server is down');
+  await plane.startApiServer();
+  await eventually('synced again', () => source.ready(), 60_000);
+  must(['apply', '-f', '-'], pod('after-restart', 'legacy'));
+  await eventually('a pod created after the restart is seen', () => [...source.state.workloads('legacy')].some((w) => w.name === 'after-restart'));
+  t.ok(source.ready());
+});
+
+t.test('a cluster serving PeerAuthentication only as v1beta1', async (t) => {
+  must(
+    ['patch', 'crd', 'peerauthentications.security.istio.io', '--type=json', '-p',
+      '[{"op":"replace","path":"/spec/versions/0/served","value":false}]'],
+  );
+  must(['apply', '-f', '-'], 'apiVersion: security.istio.io/v1beta1\nkind: PeerAuthentication\nmetadata: { name: beta, namespace: shop }\nspec: { mtls: { mode: PERMISSIVE } }\n');
+  const beta = new KubeStateSource(kubeConfig, logger, { backoffInitialMs: 100, watchTimeoutSeconds: 3 });
+  await beta.start();
+  t.teardown(() => beta.stop());
+  await eventually('the v1beta1-only source syncs', () => beta.ready(), 30_000);
+  t.same([...beta.state.peerAuthentications()].map((p) => `${p.apiVersion} ${p.name} ${p.mode}`), ['security.istio.io/v1beta1 beta PERMISSIVE']);
+});
+
+t.test('a cluster without the PeerAuthentication CRD has none, and is still ready', async (t) => {
+  must(['delete', 'crd', 'peerauthentications.security.istio.io']);
+  const bare = new KubeStateSource(kubeConfig, logger, { backoffInitialMs: 100 });
+  await bare.start();
+  t.teardown(() => bare.stop());
+  await eventually('synced without the CRD', () => bare.ready(), 30_000);
+  t.equal([...bare.state.peerAuthentications()].length, 0);
+});
