@@ -117,6 +117,8 @@ export async function startControlPlane(): Promise<ControlPlane> {
         `--service-account-signing-key-file=${join(dir, 'sa.key')}`,
         `--token-auth-file=${join(dir, 'tokens.csv')}`,
         '--authorization-mode=RBAC',
+        // A loopback advertise address is fine here; without this the endpoint reconciler complains every 10 s.
+        '--endpoint-reconciler-type=none',
       ],
       { stdio: ['ignore', 'ignore', 'pipe'] },
     );

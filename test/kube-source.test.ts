@@ -132,11 +132,18 @@ t.test('a cluster serving PeerAuthentication only as v1beta1', async (t) => {
   t.same([...beta.state.peerAuthentications()].map((p) => `${p.apiVersion} ${p.name} ${p.mode}`), ['security.istio.io/v1beta1 beta PERMISSIVE']);
 });
 
-t.test('a cluster without the PeerAuthentication CRD has none, and is still ready', async (t) => {
+t.test('a cluster without the PeerAuthentication CRD has none and is ready; a CRD installed later is picked up', async (t) => {
   must(['delete', 'crd', 'peerauthentications.security.istio.io']);
-  const bare = new KubeStateSource(kubeConfig, logger, { backoffInitialMs: 100 });
+  await eventually('the CRD is gone', () => plane.kubectl(['get', 'crd', 'peerauthentications.security.istio.io']).code !== 0, 30_000);
+  const bare = new KubeStateSource(kubeConfig, logger, { backoffInitialMs: 100, absentRecheckMs: 500, watchTimeoutSeconds: 3 });
   await bare.start();
   t.teardown(() => bare.stop());
   await eventually('synced without the CRD', () => bare.ready(), 30_000);
   t.equal([...bare.state.peerAuthentications()].length, 0);
+  must(['apply', '-f', '-'], readFileSync(repoPath('test/e2e/peerauthentication-crd.yaml'), 'utf8'));
+  must(['wait', '--for=condition=Established', 'crd/peerauthentications.security.istio.io', '--timeout=60s']);
+  await eventually('the CRD serves', () => plane.kubectl(['get', 'peerauthentications.security.istio.io', '-A']).code === 0, 30_000);
+  must(['apply', '-f', '-'], 'apiVersion: security.istio.io/v1\nkind: PeerAuthentication\nmetadata: { name: later, namespace: shop }\nspec: { mtls: { mode: STRICT } }\n');
+  await eventually('a policy created after the CRD appeared is seen', () => [...bare.state.peerAuthentications()].some((p) => p.name === 'later'), 30_000);
+  t.ok(bare.ready());
 });

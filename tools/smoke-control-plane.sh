@@ -60,6 +60,7 @@ ETCD_PID=$!
   --service-account-signing-key-file="${WORK}/sa.key" \
   --token-auth-file="${WORK}/tokens.csv" \
   --authorization-mode=RBAC \
+  --endpoint-reconciler-type=none \
   > "${WORK}/apiserver.log" 2>&1 &
 APISERVER_PID=$!
 

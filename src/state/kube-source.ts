@@ -8,7 +8,14 @@ import type { ResourceStatus, StateSource } from './source.js';
 
 export type ReflectorTuning = Pick<
   ReflectorOptions,
-  'pageSize' | 'watchTimeoutSeconds' | 'watchdogGraceMs' | 'relistIntervalMs' | 'backoffInitialMs' | 'backoffMaxMs' | 'requestTimeoutMs'
+  | 'pageSize'
+  | 'watchTimeoutSeconds'
+  | 'watchdogGraceMs'
+  | 'relistIntervalMs'
+  | 'backoffInitialMs'
+  | 'backoffMaxMs'
+  | 'requestTimeoutMs'
+  | 'absentRecheckMs'
 >;
 
 /** Items of a list carry no apiVersion/kind of their own: supply the collection's. */

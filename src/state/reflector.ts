@@ -40,6 +40,8 @@ export interface ReflectorOptions {
   requestTimeoutMs?: number;
   /** When every path answers 404 (e.g. no PeerAuthentication CRD), treat the resource as empty and synced. */
   absentIsEmpty?: boolean;
+  /** How often to look again for a resource that was not served (the CRD may be installed later). */
+  absentRecheckMs?: number;
 }
 
 class HttpError extends Error {
@@ -88,6 +90,7 @@ export class Reflector {
       backoffMaxMs: 30_000,
       requestTimeoutMs: 30_000,
       absentIsEmpty: false,
+      absentRecheckMs: 10_000,
       ...options,
     };
   }
@@ -132,7 +135,7 @@ export class Reflector {
           // A watch the server closes at once, again and again, must not turn into a busy loop.
           if (Date.now() - began < 1000) await sleep(1000, signal);
         }
-        if (this.#path === undefined) await sleep(this.#o.relistIntervalMs, signal);
+        if (this.#path === undefined) await sleep(this.#o.absentRecheckMs, signal);
       } catch (error) {
         if (signal.aborted) break;
         if (error instanceof GoneError) {
