@@ -167,3 +167,13 @@ current-context: test
   const version = (JSON.parse(kubectl(['version', '-o', 'json']).stdout) as { serverVersion?: { gitVersion?: string } }).serverVersion?.gitVersion ?? '';
   return { server, kubeconfig, dir, version, kubectl, stopApiServer: () => stopProcess(apiServer), startApiServer, stop };
 }
+
+/** The real helm, built (or reused from the cache) by tools/build-helm.sh. */
+export function helmBinary(): string {
+  if (process.env['MTLS_GUARD_HELM']) return process.env['MTLS_GUARD_HELM'];
+  const build = spawnSync('bash', [repoPath('tools/build-helm.sh')], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'] });
+  if (build.status !== 0) throw new Error('tools/build-helm.sh failed');
+  const helm = build.stdout.trim().split('\n').pop() ?? '';
+  process.env['MTLS_GUARD_HELM'] = helm;
+  return helm;
+}
