@@ -1,6 +1,6 @@
 /** SPEC 1.1 / 1.2 corners, table-driven from test/tables/mesh.yaml. */
 import t from 'tap';
-import { membership } from '../src/engine/mesh.js';
+import { mayBeOutsideMesh, membership } from '../src/engine/mesh.js';
 import type { Judgement, NamespaceFacts, WorkloadFacts } from '../src/engine/types.js';
 import { decodeWorkload } from '../src/engine/decode.js';
 import { readYaml } from './helpers.js';
@@ -45,5 +45,9 @@ for (const row of readYaml<Row[]>('test/tables/mesh.yaml')) {
     t.equal(verdict.cause, row.cause, 'cause');
     if (row.because) t.match(verdict.because, row.because);
     t.ok(verdict.because.length > 0, 'explains itself');
+    const workload = pod(row, ns);
+    if (!mayBeOutsideMesh(workload)) {
+      t.ok(verdict.inMesh || workload.hostNetwork || workload.finished, 'the candidate index never drops a pod that is outside the mesh');
+    }
   });
 }

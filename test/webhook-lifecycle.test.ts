@@ -233,6 +233,49 @@ t.test('mtls-guard certs writes a CA and a SHA-256 serving certificate for the S
   t.match(bad.stderr, /--service "Bad_Name" is not a valid Service name/);
 });
 
+t.test('a shutdown delay keeps answering reviews while /readyz fails', async (t) => {
+  const webhook = await startWebhook({ shutdownDelayMs: 1500 });
+  const closing = webhook.close();
+  const ready = await https(webhook.port, webhook.ca, '/readyz');
+  t.equal(ready.status, 503);
+  t.equal(ready.json().status, 'shutting down');
+  const review = await postReview(webhook, admissionReview(secretPod));
+  t.equal(review.json().response.allowed, false, 'reviews are still answered during the delay');
+  await closing;
+});
+
+t.test('a kubeconfig found in the environment whose cluster does not answer falls back to the bundled examples, loudly', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'mtls-guard-env-kubeconfig-'));
+  const kubeconfig = join(dir, 'config');
+  writeFileSync(kubeconfig, `apiVersion: v1
+kind: Config
+clusters: [{ name: gone, cluster: { server: "https://127.0.0.1:${await closedPort()}" } }]
+users: [{ name: u, user: { token: t } }]
+contexts: [{ name: gone, context: { cluster: gone, user: u } }]
+current-context: gone
+`);
+  const { dir: certs } = await certificateDir();
+  process.env['KUBECONFIG'] = kubeconfig;
+  t.teardown(() => {
+    delete process.env['KUBECONFIG'];
+  });
+  const server = await startChild(['--port', '0', '--metrics-port', '0', '--tls-cert-file', join(certs, 'tls.crt'), '--tls-key-file', join(certs, 'tls.key')]);
+  t.teardown(() => server.child.kill('SIGKILL'));
+  t.match(server.output(), /does not answer/);
+  t.match(server.output(), /NO CLUSTER CONFIGURED/);
+  t.match(server.output(), /static manifests/);
+});
+
+t.test('a port in use is one clear line and exit 2', async (t) => {
+  const { dir } = await certificateDir();
+  const first = await startChild(['--port', '0', '--metrics-port', '0', '--tls-cert-file', join(dir, 'tls.crt'), '--tls-key-file', join(dir, 'tls.key')]);
+  t.teardown(() => first.child.kill('SIGKILL'));
+  const run = spawnCli(['serve', '--port', String(first.port), '--metrics-port', '0', '--tls-cert-file', join(dir, 'tls.crt'), '--tls-key-file', join(dir, 'tls.key')]);
+  t.equal(run.code, 2);
+  t.match(run.stderr, `cannot listen for the webhook on 127.0.0.1:${first.port}: the address is in use`);
+  t.notMatch(run.stderr, /\n\s+at /);
+});
+
 t.test('serve refuses a certificate that does not match its key, with one clear line', async (t) => {
   const { dir } = await certificateDir();
   const other = mkdtempSync(join(tmpdir(), 'mtls-guard-other-'));

@@ -85,6 +85,12 @@ t.test('bad input gets a clear JSON error, never a crash or a stack trace', asyn
     t.equal(res.status, 200);
     t.equal(res.json().response.allowed, true);
   });
+  t.test('a body nested too deeply for the key check gets 400, not 500', async (t) => {
+    const body = `{"constructor":1,"a":${'['.repeat(200_000)}${']'.repeat(200_000)}}`;
+    const res = await https(webhook.port, webhook.ca, '/validate', { body });
+    t.equal(res.status, 400);
+    t.match(res.json().error, /nested too deeply|forbidden/);
+  });
   t.test('the server still answers after all of that', async (t) => {
     const res = await https(webhook.port, webhook.ca, '/healthz');
     t.equal(res.status, 200);
@@ -137,4 +143,6 @@ t.test('metrics count decisions by rule, action, kind and operation', async (t) 
   t.match(text, /mtls_guard_cache_synced\{resource="peerauthentications"\} 1/);
   t.match(text, /mtls_guard_rejected_requests_total\{code="400"\} [1-9]/);
   t.match(text, /mtls_guard_rejected_requests_total\{code="413"\} 1/);
+  t.match(text, /mtls_guard_decisions_total\{rule="none",action="allow",kind="other",operation="CREATE"\} [1-9]/, 'unchecked kinds share one label');
+  t.notMatch(text, /kind="ConfigMap"/, 'a client cannot create label values');
 });

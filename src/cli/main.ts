@@ -12,7 +12,7 @@ import type { ServeOptions } from './serve.js';
 // so `check` in CI starts fast.
 const SERVE_HELP = `mtls-guard serve [--port 8443] [--host ADDRESS] [--metrics-port 9090]
                  [--tls-cert-file certs/tls.crt] [--tls-key-file certs/tls.key] [--config FILE]
-                 [--kubeconfig FILE | --state PATH ...] [--log-level info]`;
+                 [--kubeconfig FILE | --state PATH ...] [--log-level info] [--shutdown-delay 0]`;
 
 const HELP = `mtls-guard: keeps Istio mutual TLS honest
 
@@ -77,6 +77,7 @@ async function runServe(args: string[], io: Io): Promise<number> {
     kubeconfig: { type: 'string' },
     state: { type: 'string', multiple: true },
     'log-level': { type: 'string' },
+    'shutdown-delay': { type: 'string' },
   });
   if (values.help) {
     io.stdout(`${SERVE_HELP}\n`);
@@ -98,6 +99,11 @@ async function runServe(args: string[], io: Io): Promise<number> {
     tlsKeyFile: (values['tls-key-file'] as string | undefined) ?? defaults.tlsKeyFile,
     logLevel,
   };
+  const delay = values['shutdown-delay'] as string | undefined;
+  if (delay !== undefined) {
+    if (!/^\d+$/.test(delay) || Number(delay) > 60) throw usage(`--shutdown-delay must be whole seconds from 0 to 60 (got ${JSON.stringify(delay)})`);
+    options.shutdownDelayMs = Number(delay) * 1000;
+  }
   if (values.config) options.config = values.config as string;
   if (values.kubeconfig) options.kubeconfig = values.kubeconfig as string;
   if (values.state) options.state = values.state as string[];
@@ -105,7 +111,7 @@ async function runServe(args: string[], io: Io): Promise<number> {
   await new Promise<void>((resolve) => {
     const stop = (): void => {
       // Stop accepting, finish in-flight reviews, then exit; a stuck drain is cut short.
-      setTimeout(() => process.exit(1), 30_000).unref();
+      setTimeout(() => process.exit(1), 30_000 + options.shutdownDelayMs).unref();
       server.close().then(resolve, resolve);
     };
     process.once('SIGTERM', stop);

@@ -1,5 +1,7 @@
 /** `mtls-guard serve`: the HTTPS admission webhook. */
 import { existsSync, readFileSync } from 'node:fs';
+import { request as httpsRequest } from 'node:https';
+import { request as httpRequest } from 'node:http';
 import { homedir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -8,7 +10,7 @@ import { pino, type Logger } from 'pino';
 import { generateCertificates, writeCertificates } from '../certs/generate.js';
 import { loadConfig } from '../config/load.js';
 import { policyFor } from '../engine/evaluate.js';
-import { UserError, usage } from '../errors.js';
+import { describeFsError, UserError, usage } from '../errors.js';
 import { buildApp } from '../server/app.js';
 import { Metrics } from '../server/metrics.js';
 import { CertificateReloader, loadPair, TLS_OPTIONS, type KeyPair } from '../server/tls.js';
@@ -31,6 +33,8 @@ export interface ServeOptions {
   state?: string[];
   logLevel: string;
   certPollMs: number;
+  /** After SIGTERM, keep answering (with /readyz failing) this long before closing, so endpoints drain first. */
+  shutdownDelayMs: number;
 }
 
 const inCluster = (): boolean => process.env['KUBERNETES_SERVICE_HOST'] !== undefined;
@@ -42,6 +46,29 @@ function ownNamespace(): string | undefined {
   } catch {
     return undefined;
   }
+}
+
+/** Does anything answer at the cluster's address? Any HTTP status counts; a refused or silent connection does not. */
+async function reachable(config: KubeConfig, timeoutMs = 3000): Promise<boolean> {
+  const server = config.getCurrentCluster()?.server;
+  if (!server) return false;
+  const url = new URL('/version', server);
+  const options: import('node:https').RequestOptions = { method: 'GET' };
+  try {
+    await config.applyToHTTPSOptions(options);
+  } catch {
+    return false;
+  }
+  return new Promise((resolve) => {
+    const send = url.protocol === 'http:' ? httpRequest : httpsRequest;
+    const req = send(url, options, (res) => {
+      res.resume();
+      resolve(true);
+    });
+    req.setTimeout(timeoutMs, () => req.destroy());
+    req.on('error', () => resolve(false));
+    req.end();
+  });
 }
 
 /** The cluster to list-watch: --kubeconfig, then in-cluster, then KUBECONFIG or ~/.kube/config; undefined when there is none. */
@@ -66,10 +93,16 @@ function clusterConfig(kubeconfig: string | undefined): KubeConfig | undefined {
   return config;
 }
 
-function stateSource(options: ServeOptions, logger: Logger): StateSource {
+async function stateSource(options: ServeOptions, logger: Logger): Promise<StateSource> {
   if (options.state && options.state.length > 0) return new FileStateSource(options.state);
   const kube = clusterConfig(options.kubeconfig);
-  if (kube) return new KubeStateSource(kube, logger);
+  // An explicit --kubeconfig or the in-cluster account is used even while unreachable (readiness waits for it);
+  // a kubeconfig merely found in the environment is used only if its cluster answers.
+  if (kube && (options.kubeconfig || inCluster())) return new KubeStateSource(kube, logger);
+  if (kube && (await reachable(kube))) return new KubeStateSource(kube, logger);
+  if (kube) {
+    logger.warn({ server: kube.getCurrentCluster()?.server }, 'the cluster in KUBECONFIG / ~/.kube/config does not answer');
+  }
   logger.warn(
     { state: EMBEDDED_STATE },
     '!!! NO CLUSTER CONFIGURED: serving decisions from the bundled example manifests, not from a live cluster. ' +
@@ -84,7 +117,11 @@ async function servingCertificate(options: ServeOptions, logger: Logger): Promis
     if (inCluster()) throw usage(`${tlsCertFile} and ${tlsKeyFile} do not exist: mount the serving certificate Secret`);
     const dir = dirname(tlsCertFile);
     const certs = await generateCertificates({ service: 'mtls-guard', namespace: 'mtls-guard' });
-    await writeCertificates(dir, certs);
+    try {
+      await writeCertificates(dir, certs);
+    } catch (error) {
+      throw usage(`cannot write development certificates to ${dir}: ${describeFsError(error)} (pass --tls-cert-file and --tls-key-file)`);
+    }
     if (tlsKeyFile !== join(dir, 'tls.key') || tlsCertFile !== join(dir, 'tls.crt')) {
       throw usage(`generated development certificates in ${dir}; point --tls-cert-file and --tls-key-file at ${dir}/tls.crt and tls.key`);
     }
@@ -103,10 +140,11 @@ export async function serve(options: ServeOptions): Promise<{ port: number; metr
   const config = await loadConfig(options.config);
   const policy = policyFor(config, ownNamespace());
   const pair = await servingCertificate(options, logger);
-  const source = stateSource(options, logger);
+  const source = await stateSource(options, logger);
   await source.start();
   const metrics = new Metrics(source);
-  const app = await buildApp({ pair, source, policy, logger, metrics });
+  let draining = false;
+  const app = await buildApp({ pair, source, policy, logger, metrics, draining: () => draining });
   const reloader = new CertificateReloader(
     options.tlsCertFile,
     options.tlsKeyFile,
@@ -126,14 +164,32 @@ export async function serve(options: ServeOptions): Promise<{ port: number; metr
   );
   reloader.start();
 
-  await app.listen({ port: options.port, host: options.host });
+  const cannotListen = (what: string, port: number, error: unknown): UserError => {
+    const code = (error as NodeJS.ErrnoException).code;
+    const reason = code === 'EADDRINUSE' ? 'the address is in use' : code === 'EACCES' ? 'permission denied' : (error as Error).message;
+    return usage(`cannot listen for ${what} on ${options.host}:${port}: ${reason}`);
+  };
+  try {
+    await app.listen({ port: options.port, host: options.host });
+  } catch (error) {
+    reloader.stop();
+    await source.stop();
+    throw cannotListen('the webhook', options.port, error);
+  }
   const address = app.server.address();
   const port = typeof address === 'object' && address ? address.port : options.port;
   const metricsServer = metrics.server();
-  await new Promise<void>((resolve, reject) => {
-    metricsServer.once('error', reject);
-    metricsServer.listen(options.metricsPort, options.host, () => resolve());
-  });
+  try {
+    await new Promise<void>((resolve, reject) => {
+      metricsServer.once('error', reject);
+      metricsServer.listen(options.metricsPort, options.host, () => resolve());
+    });
+  } catch (error) {
+    reloader.stop();
+    await app.close();
+    await source.stop();
+    throw cannotListen('metrics', options.metricsPort, error);
+  }
   const metricsAddress = metricsServer.address();
   const metricsPort = typeof metricsAddress === 'object' && metricsAddress ? metricsAddress.port : options.metricsPort;
   logger.info(
@@ -153,6 +209,11 @@ export async function serve(options: ServeOptions): Promise<{ port: number; metr
   let closing: Promise<void> | undefined;
   const close = (): Promise<void> =>
     (closing ??= (async () => {
+      if (options.shutdownDelayMs > 0) {
+        draining = true;
+        logger.info({ delayMs: options.shutdownDelayMs }, 'shutting down: /readyz now fails; still answering reviews while endpoints drain');
+        await new Promise((resolve) => setTimeout(resolve, options.shutdownDelayMs));
+      }
       reloader.stop();
       await app.close();
       await new Promise<void>((resolve) => metricsServer.close(() => resolve()));
@@ -171,5 +232,6 @@ export function serveDefaults(): Omit<ServeOptions, 'config' | 'kubeconfig' | 's
     tlsKeyFile: 'certs/tls.key',
     logLevel: 'info',
     certPollMs: 2000,
+    shutdownDelayMs: 0,
   };
 }

@@ -140,6 +140,19 @@ function podTemplatePath(kind: string): string[] {
   return kind === 'CronJob' ? ['spec', 'jobTemplate', 'spec', 'template'] : ['spec', 'template'];
 }
 
+/** The pod template of a controller object, or undefined. */
+export function podTemplateOf(object: unknown, kind: string): unknown {
+  let node: unknown = object;
+  for (const key of podTemplatePath(kind)) node = isObject(node) ? node[key] : undefined;
+  return node;
+}
+
+/** True when the object is being deleted (only finalizers keep it): its updates change nothing that runs. */
+export function isBeingDeleted(object: unknown): boolean {
+  const metadata = isObject(object) ? object['metadata'] : undefined;
+  return isObject(metadata) && metadata['deletionTimestamp'] !== undefined && metadata['deletionTimestamp'] !== null;
+}
+
 function proxyPlacement(spec: Obj | undefined, path: string): ProxyPlacement | undefined {
   if (list(spec, 'containers', path).some((c) => c['name'] === PROXY_CONTAINER)) return 'container';
   const init = list(spec, 'initContainers', path).find((c) => c['name'] === PROXY_CONTAINER);

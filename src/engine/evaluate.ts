@@ -8,6 +8,8 @@ import {
   decodePeerAuthentication,
   decodeWorkload,
   identify,
+  isBeingDeleted,
+  podTemplateOf,
   type Decoded,
   type Identity,
 } from './decode.js';
@@ -76,6 +78,8 @@ function reviewPeerAuthentication(review: Review, identity: Required<Identity>, 
   if (!previous.ok) return previous;
   const root = policy.config.rootNamespace;
   if (policy.exempt.has(identity.namespace) && identity.namespace !== root) return { ok: true, value: [] };
+  // Removing a finalizer from a policy that is being deleted is not a change of intent.
+  if (review.operation === 'UPDATE' && isBeingDeleted(review.object)) return { ok: true, value: [] };
 
   const target = next.value ?? previous.value;
   if (!target) return { ok: true, value: [] };
@@ -104,6 +108,15 @@ function reviewWorkload(review: Review, identity: Required<Identity>, state: Clu
   const applies = review.operation === 'CREATE' || (!isPod && review.operation === 'UPDATE');
   if (!applies || policy.exempt.has(identity.namespace) || !enabled(policy, 'pod-requires-mesh')) {
     return { ok: true, value: [] };
+  }
+  // An UPDATE that leaves the pod template alone (scaling, status, labels, finalizers) changes no pod: judging
+  // it would block scaling and deletion of every workload that predates mtls-guard.
+  if (review.operation === 'UPDATE') {
+    if (isBeingDeleted(review.object)) return { ok: true, value: [] };
+    const before = podTemplateOf(review.oldObject, identity.kind);
+    if (before !== undefined && JSON.stringify(before) === JSON.stringify(podTemplateOf(review.object, identity.kind))) {
+      return { ok: true, value: [] };
+    }
   }
   const workload = decodeWorkload(review.object, identity, isPod ? review.podJudgement : 'intent');
   if (!workload.ok) return workload;

@@ -123,6 +123,17 @@ export function ambientEnrolled(workload: WorkloadFacts, namespace: NamespaceFac
 }
 
 /**
+ * False when the workload is certainly in the mesh, or never counted (hostNetwork, finished), whatever its
+ * namespace's labels say; true when membership depends on the namespace. Lets the cluster state keep, per
+ * namespace, only the workloads a STRICT policy could find outside the mesh.
+ */
+export function mayBeOutsideMesh(workload: WorkloadFacts): boolean {
+  if (workload.hostNetwork || workload.finished || workload.proxy !== undefined) return false;
+  if (workload.sidecarStatus || workload.namespace === 'kube-system') return true;
+  return !(workload.ambientRedirection || workload.labels[DATAPLANE_MODE] === 'ambient');
+}
+
+/**
  * SPEC 1.1/1.2: is the workload in the mesh? `carries` judges what the pod spec holds now;
  * `intent` also counts a pod that the injector will inject.
  */

@@ -74,5 +74,7 @@ export interface ClusterState {
   namespace(name: string): NamespaceFacts | undefined;
   namespaceNames(): Iterable<string>;
   workloads(namespace: string): Iterable<WorkloadFacts>;
+  /** The namespace's workloads for which mayBeOutsideMesh() is true: what a STRICT policy has to look at. */
+  meshCandidates(namespace: string): Iterable<WorkloadFacts>;
   peerAuthentications(): Iterable<PeerAuthenticationFacts>;
 }

@@ -59,7 +59,7 @@ function assertJson(text: string, file: string): void {
 export function parseManifests(text: string, file: string): SourcedObject[] {
   if (/\.json$/i.test(file)) assertJson(text, file);
   const lines = new LineCounter();
-  const documents = parseAllDocuments(text, { lineCounter: lines, prettyErrors: true, uniqueKeys: true });
+  const documents = parseAllDocuments(text, { lineCounter: lines, prettyErrors: true, uniqueKeys: true, merge: true });
   const objects: SourcedObject[] = [];
   for (const document of Array.isArray(documents) ? documents : []) {
     const error = document.errors[0];

@@ -39,11 +39,15 @@ export const ADMISSION_REVIEW_SCHEMA = {
         kind: {
           type: 'object',
           required: ['group', 'version', 'kind'],
-          properties: { group: { type: 'string' }, version: { type: 'string' }, kind: { type: 'string', minLength: 1 } },
+          properties: {
+            group: { type: 'string', maxLength: 253 },
+            version: { type: 'string', maxLength: 63 },
+            kind: { type: 'string', minLength: 1, maxLength: 63 },
+          },
         },
         operation: { enum: ['CREATE', 'UPDATE', 'DELETE', 'CONNECT'] },
-        namespace: { type: 'string' },
-        name: { type: 'string' },
+        namespace: { type: 'string', maxLength: 63 },
+        name: { type: 'string', maxLength: 253 },
         object: OBJECT_OR_NULL,
         oldObject: OBJECT_OR_NULL,
         dryRun: { type: 'boolean' },
@@ -89,12 +93,17 @@ export function parseJsonBody(text: string): unknown {
     throw new BodyError(`request body is not valid JSON: ${(error as Error).message}`);
   }
   if (text.includes('__proto__') || text.includes('constructor')) {
-    JSON.parse(text, function refuse(this: Record<string, unknown>, key, inner: unknown) {
+    try {
+      JSON.parse(text, function refuse(this: Record<string, unknown>, key, inner: unknown) {
       if (key === '__proto__' || (key === 'constructor' && typeof inner === 'object' && inner !== null && 'prototype' in inner)) {
-        throw new BodyError(`request body has a forbidden ${key === '__proto__' ? '__proto__' : 'constructor.prototype'} key`);
-      }
-      return inner;
-    });
+          throw new BodyError(`request body has a forbidden ${key === '__proto__' ? '__proto__' : 'constructor.prototype'} key`);
+        }
+        return inner;
+      });
+    } catch (error) {
+      if (error instanceof BodyError) throw error;
+      throw new BodyError('request body is nested too deeply');
+    }
   }
   return value;
 }

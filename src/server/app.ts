@@ -21,6 +21,8 @@ export interface AppOptions {
   metrics: Metrics;
   /** Reads of a request (headers and body) that take longer are cut off. */
   requestTimeoutMs?: number;
+  /** True once shutdown has begun: /readyz fails so that endpoints stop sending new reviews. */
+  draining?: () => boolean;
 }
 
 function sendError(reply: FastifyReply, code: number, error: string): FastifyReply {
@@ -71,13 +73,15 @@ export async function buildApp(options: AppOptions) {
   app.get('/healthz', async () => ({ status: 'ok' }));
   app.get('/readyz', async (_request, reply) => {
     const resources = source.status();
-    const ready = source.ready();
-    return reply.code(ready ? 200 : 503).send({ status: ready ? 'ready' : 'not ready', tls: 'loaded', resources });
+    const draining = options.draining?.() === true;
+    const ready = source.ready() && !draining;
+    const status = draining ? 'shutting down' : ready ? 'ready' : 'not ready';
+    return reply.code(ready ? 200 : 503).send({ status, tls: 'loaded', resources });
   });
 
   app.post('/validate', async (request, reply) => {
     const started = process.hrtime.bigint();
-    const outcome = handleReview(request.body, source, policy);
+    const outcome = await handleReview(request.body, source, policy);
     const seconds = Number(process.hrtime.bigint() - started) / 1e9;
     if (outcome.kind === 'bad-request') {
       metrics.rejectedRequests.inc({ code: '400' });
@@ -98,7 +102,7 @@ export async function buildApp(options: AppOptions) {
       request.log.warn({ ...line, decision: 'unavailable', latencyMs: seconds * 1000 }, 'review before the cluster state synced');
       return sendError(reply, 503, outcome.error);
     }
-    metrics.recordReview(review.kind.kind, review.operation, outcome.findings, seconds);
+    metrics.recordReview(outcome.decision === 'skip' ? 'other' : review.kind.kind, review.operation, outcome.findings, seconds);
     request.log.info(
       {
         ...line,

@@ -39,7 +39,19 @@ function decisionOf(findings: readonly Finding[]): Decision {
   return 'allow';
 }
 
-export function handleReview(body: unknown, source: StateSource, policy: Policy): ReviewOutcome {
+/** How long a review waits for a namespace that the watch has not delivered yet. */
+export const NAMESPACE_WAIT_MS = 2000;
+
+async function namespaceArrives(source: StateSource, namespace: string): Promise<boolean> {
+  const deadline = Date.now() + NAMESPACE_WAIT_MS;
+  while (!source.state.namespace(namespace)) {
+    if (Date.now() >= deadline) return false;
+    await new Promise((resolve) => setTimeout(resolve, 25));
+  }
+  return true;
+}
+
+export async function handleReview(body: unknown, source: StateSource, policy: Policy): Promise<ReviewOutcome> {
   const parsed = parseAdmissionReview(body);
   if (!parsed.ok) return { kind: 'bad-request', error: parsed.error };
   const request = parsed.request;
@@ -52,6 +64,10 @@ export function handleReview(body: unknown, source: StateSource, policy: Policy)
       return { kind: 'answer', body: respondRetry(request.uid, NOT_SYNCED_MESSAGE), request, findings: [], decision: 'retry' };
     }
     return { kind: 'unavailable', error: NOT_SYNCED_MESSAGE, request };
+  }
+  if (source.live && checked !== 'PeerAuthentication' && request.namespace && !(await namespaceArrives(source, request.namespace))) {
+    // Created a moment ago and not seen through the watch yet: its labels are unknown, so do not guess.
+    return { kind: 'unavailable', error: `namespace ${request.namespace} is not in mtls-guard's cache yet; retry in a few seconds`, request };
   }
   const result = evaluate(
     {

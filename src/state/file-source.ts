@@ -6,6 +6,7 @@ import type { ResourceStatus, StateSource } from './source.js';
 
 export class FileStateSource implements StateSource {
   readonly description: string;
+  readonly live = false;
   #state: MemoryState | undefined;
   readonly #paths: readonly string[];
   readonly #defaultNamespace: string;
@@ -24,7 +25,13 @@ export class FileStateSource implements StateSource {
   /** Throws a UserError for unreadable or invalid manifests. */
   async start(): Promise<void> {
     const objects = await loadManifests(this.#paths, async () => '');
-    this.#state = buildState(objects, this.#defaultNamespace).state;
+    const state = buildState(objects, this.#defaultNamespace).state;
+    // These manifests stand for objects that already exist, so a policy without a creationTimestamp is older
+    // than any policy under review (in a real cluster every stored object has one).
+    for (const policy of [...state.peerAuthentications()]) {
+      if (policy.createdAt === undefined) state.upsertPeerAuthentication({ ...policy, createdAt: '1970-01-01T00:00:00Z' });
+    }
+    this.#state = state;
   }
 
   async stop(): Promise<void> {}

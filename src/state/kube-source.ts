@@ -38,6 +38,7 @@ function keyOf(object: unknown): string | undefined {
 export class KubeStateSource implements StateSource {
   readonly state = new MemoryState();
   readonly description: string;
+  readonly live = true;
   readonly #reflectors: Record<string, Reflector>;
 
   constructor(kubeConfig: KubeConfig, logger: Logger, tuning: ReflectorTuning = {}) {

@@ -1,9 +1,12 @@
 /** An in-memory ClusterState, indexed by namespace. Fed by manifests (`check`) or by informers (`serve`). */
+import { mayBeOutsideMesh } from '../engine/mesh.js';
 import type { ClusterState, NamespaceFacts, PeerAuthenticationFacts, WorkloadFacts } from '../engine/types.js';
 
 export class MemoryState implements ClusterState {
   readonly #namespaces = new Map<string, NamespaceFacts>();
   readonly #workloads = new Map<string, Map<string, WorkloadFacts>>();
+  /** Per namespace, the workloads whose membership depends on namespace labels (see mayBeOutsideMesh). */
+  readonly #candidates = new Map<string, Map<string, WorkloadFacts>>();
   readonly #policies = new Map<string, PeerAuthenticationFacts>();
 
   namespace(name: string): NamespaceFacts | undefined {
@@ -19,6 +22,10 @@ export class MemoryState implements ClusterState {
     return this.#workloads.get(namespace)?.values() ?? [];
   }
 
+  meshCandidates(namespace: string): Iterable<WorkloadFacts> {
+    return this.#candidates.get(namespace)?.values() ?? [];
+  }
+
   peerAuthentications(): Iterable<PeerAuthenticationFacts> {
     return this.#policies.values();
   }
@@ -32,15 +39,16 @@ export class MemoryState implements ClusterState {
   }
 
   upsertWorkload(workload: WorkloadFacts): void {
-    let byName = this.#workloads.get(workload.namespace);
-    if (!byName) this.#workloads.set(workload.namespace, (byName = new Map()));
-    byName.set(`${workload.kind}/${workload.name}`, workload);
+    const key = `${workload.kind}/${workload.name}`;
+    setIn(this.#workloads, workload.namespace, key, workload);
+    if (mayBeOutsideMesh(workload)) setIn(this.#candidates, workload.namespace, key, workload);
+    else deleteIn(this.#candidates, workload.namespace, key);
   }
 
   deleteWorkload(namespace: string, kind: string, name: string): void {
-    const byName = this.#workloads.get(namespace);
-    byName?.delete(`${kind}/${name}`);
-    if (byName?.size === 0) this.#workloads.delete(namespace);
+    const key = `${kind}/${name}`;
+    deleteIn(this.#workloads, namespace, key);
+    deleteIn(this.#candidates, namespace, key);
   }
 
   upsertPeerAuthentication(policy: PeerAuthenticationFacts): void {
@@ -56,4 +64,16 @@ export class MemoryState implements ClusterState {
     for (const byName of this.#workloads.values()) workloads += byName.size;
     return { namespaces: this.#namespaces.size, workloads, peerAuthentications: this.#policies.size };
   }
+}
+
+function setIn(index: Map<string, Map<string, WorkloadFacts>>, namespace: string, key: string, workload: WorkloadFacts): void {
+  let byName = index.get(namespace);
+  if (!byName) index.set(namespace, (byName = new Map()));
+  byName.set(key, workload);
+}
+
+function deleteIn(index: Map<string, Map<string, WorkloadFacts>>, namespace: string, key: string): void {
+  const byName = index.get(namespace);
+  byName?.delete(key);
+  if (byName?.size === 0) index.delete(namespace);
 }

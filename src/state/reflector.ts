@@ -162,7 +162,10 @@ export class Reflector {
           const page = await this.listPage(path, continueToken);
           for (const item of page.items) {
             const key = this.#o.store.upsert(item);
-            if (key !== undefined) seen.add(key);
+            if (key === undefined) continue;
+            seen.add(key);
+            // Known at once, so a later DELETED event or relist can remove it even if this relist fails halfway.
+            this.#keys.add(key);
           }
           resourceVersion = page.resourceVersion;
           continueToken = page.continueToken;
@@ -211,6 +214,11 @@ export class Reflector {
         });
       });
       req.setTimeout(this.#o.requestTimeoutMs, () => req.destroy(new Error(`GET ${path}: no answer in ${this.#o.requestTimeoutMs} ms`)));
+      const onStop = (): void => {
+        req.destroy(new Error('stopped'));
+      };
+      this.#stopping.signal.addEventListener('abort', onStop, { once: true });
+      req.on('close', () => this.#stopping.signal.removeEventListener('abort', onStop));
       req.on('error', reject);
       req.end();
     });
@@ -265,6 +273,11 @@ export class Reflector {
             if (type === 'ADDED' || type === 'MODIFIED') {
               const key = this.#o.store.upsert(object);
               if (key !== undefined) this.#keys.add(key);
+              else {
+                // No longer readable: drop the stale facts rather than judge with them.
+                const stale = this.#o.store.keyOf(object);
+                if (stale !== undefined && this.#keys.delete(stale)) this.#o.store.remove(stale);
+              }
             } else if (type === 'DELETED') {
               const key = this.#o.store.keyOf(object);
               if (key !== undefined) {

@@ -8,6 +8,8 @@ export interface ResourceStatus {
 
 export interface StateSource {
   readonly state: ClusterState;
+  /** True when the state mirrors a live cluster: something missing from it may simply not have arrived yet. */
+  readonly live: boolean;
   /** True once every resource has been listed and is being watched. */
   ready(): boolean;
   /** Per-resource sync state and object counts, for /readyz and metrics. */

@@ -36,8 +36,7 @@ export function ungovernableWorkloads(
       if (namespaceWide && namespaceWide.mode !== 'UNSET') continue;
     }
     const namespace = state.namespace(ns);
-    for (const workload of state.workloads(ns)) {
-      if (workload.hostNetwork || workload.finished) continue;
+    for (const workload of state.meshCandidates(ns)) {
       if (!governs(policy, applicablePolicies(index, workload), scope)) continue;
       const verdict = membership(workload, namespace);
       if (!verdict.inMesh) offenders.push({ workload, membership: verdict });
