@@ -40,10 +40,10 @@ function nodeLine(node: Node | null | undefined, lines: LineCounter, fallback: n
   return node?.range ? lines.linePos(node.range[0]).line : fallback;
 }
 
-/** JSON is stricter than YAML (no trailing commas, no comments): check it as JSON first, naming line and column. */
-function assertJson(text: string, file: string): void {
+/** JSON is stricter than YAML (no trailing commas, no comments): parse it as JSON, naming line and column on error. */
+function parseJson(text: string, file: string): unknown {
   try {
-    JSON.parse(text);
+    return JSON.parse(text);
   } catch (error) {
     const reason = (error as Error).message.replace(/ in JSON at position \d+.*$/, '');
     const position = /at position (\d+)/.exec((error as Error).message)?.[1];
@@ -55,9 +55,20 @@ function assertJson(text: string, file: string): void {
   }
 }
 
+/** A JSON file's objects. JSON.parse is fast on large dumps (`kubectl get -A -o json`); objects point at line 1. */
+function jsonManifests(value: unknown, file: string): SourcedObject[] {
+  const source = { file, line: 1 };
+  if (!isPlainObject(value)) throw badObject(`${file}:1`, 'expected a Kubernetes object (a map with apiVersion and kind)');
+  if (!isList(value)) return [{ object: value, source }];
+  return (value['items'] as unknown[]).map((item, i) => {
+    if (!isPlainObject(item)) throw badObject(`${file}:1`, `items[${i}] is not a Kubernetes object`);
+    return { object: item, source };
+  });
+}
+
 /** Parse one file's text into objects; throws a UserError naming the file and line on bad input. */
 export function parseManifests(text: string, file: string): SourcedObject[] {
-  if (/\.json$/i.test(file)) assertJson(text, file);
+  if (/\.json$/i.test(file)) return jsonManifests(parseJson(text, file), file);
   const lines = new LineCounter();
   const documents = parseAllDocuments(text, { lineCounter: lines, prettyErrors: true, uniqueKeys: true, merge: true });
   const objects: SourcedObject[] = [];

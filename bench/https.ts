@@ -1,0 +1,120 @@
+/**
+ * HTTPS throughput and latency: mtls-guard (the real `serve`, on a 10,000-pod state) against a bare Node https
+ * server answering a constant AdmissionReview, both loaded from a separate process with the same payload mix.
+ */
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { admissionReview, cluster, deployment, peerAuthentication, pod } from './fixtures.js';
+
+const here = (file: string) => fileURLToPath(new URL(file, import.meta.url));
+const cli = fileURLToPath(new URL('../src/cli.js', import.meta.url));
+
+async function freePort(): Promise<number> {
+  const server = createServer();
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const address = server.address();
+  await new Promise<void>((resolve) => server.close(() => resolve()));
+  return typeof address === 'object' && address ? address.port : 0;
+}
+
+async function started(child: ChildProcess, marker: RegExp): Promise<void> {
+  let output = '';
+  await new Promise<void>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`did not start: ${output}`)), 60_000);
+    const onData = (chunk: Buffer) => {
+      output += chunk.toString();
+      if (marker.test(output)) {
+        clearTimeout(timer);
+        child.stdout?.off('data', onData);
+        child.stdout?.resume();
+        resolve();
+      }
+    };
+    child.stdout?.on('data', onData);
+    child.on('exit', (code) => reject(new Error(`exited ${code}: ${output}`)));
+  });
+}
+
+function stop(child: ChildProcess): Promise<void> {
+  return new Promise((resolve) => {
+    if (child.exitCode !== null) return resolve();
+    child.once('exit', () => resolve());
+    child.kill('SIGTERM');
+  });
+}
+
+export interface LoadResult {
+  requestsPerSecond: number;
+  requests: number;
+  errors: number;
+  latencyMs: { p50: number; p99: number; p99_9: number; max: number };
+}
+
+function load(port: number, payloads: string, seconds: number, connections: number, rate?: number): LoadResult {
+  const args = [here('./load.js'), `https://127.0.0.1:${port}/validate`, payloads, String(seconds), String(connections)];
+  if (rate) args.push(String(rate));
+  const run = spawnSync(process.execPath, args, { encoding: 'utf8', maxBuffer: 1 << 24 });
+  if (run.status !== 0) throw new Error(`load generator failed: ${run.stderr}`);
+  return JSON.parse(run.stdout) as LoadResult;
+}
+
+export interface HttpsResults {
+  payloadMix: string;
+  meanPayloadBytes: number;
+  saturation: { mtlsGuard: LoadResult; bare: LoadResult; ratio: number; connections: number; seconds: number };
+  fixedRate: { rate: number; mtlsGuard: LoadResult; bare: LoadResult }[];
+}
+
+export async function runHttps(quick: boolean): Promise<HttpsResults> {
+  const dir = mkdtempSync(join(tmpdir(), 'mtls-guard-bench-'));
+  const certs = spawnSync(process.execPath, [cli, 'certs', '--out', dir, '--service', 'mtls-guard', '--namespace', 'bench']);
+  if (certs.status !== 0) throw new Error('certs failed');
+  const state = join(dir, 'state.json');
+  writeFileSync(state, JSON.stringify({ apiVersion: 'v1', kind: 'List', items: [...cluster(200, 50, 100)] }));
+
+  // The mix a busy cluster sends: mostly pods (allowed and denied), some controllers, a few policies.
+  const reviews = [
+    ...Array.from({ length: 14 }, (_, i) => admissionReview(pod('team-1', `api-${i}`, true), 'CREATE', `uid-${i}`)),
+    ...Array.from({ length: 3 }, (_, i) => admissionReview(pod('team-10', `legacy-${i}`, false), 'CREATE', `uid-l${i}`)),
+    admissionReview(deployment('team-2', 'checkout')),
+    admissionReview(deployment('team-20', 'reports')),
+    admissionReview(peerAuthentication('team-3', 'default', 'STRICT')),
+  ];
+  const bodies = reviews.map((r) => JSON.stringify(r));
+  const payloads = join(dir, 'payloads.json');
+  writeFileSync(payloads, JSON.stringify(bodies));
+  const meanPayloadBytes = Math.round(bodies.reduce((sum, b) => sum + b.length, 0) / bodies.length);
+
+  const guardPort = await freePort();
+  const guard = spawn(process.execPath, [cli, 'serve', '--state', state, '--port', String(guardPort), '--metrics-port', String(await freePort()),
+    '--tls-cert-file', join(dir, 'tls.crt'), '--tls-key-file', join(dir, 'tls.key')], { stdio: ['ignore', 'pipe', 'ignore'] });
+  const barePort = await freePort();
+  const bare = spawn(process.execPath, [here('./bare-server.js'), String(barePort), join(dir, 'tls.crt'), join(dir, 'tls.key')], { stdio: ['ignore', 'pipe', 'ignore'] });
+  try {
+    await started(guard, /mtls-guard webhook listening/);
+    await started(bare, /listening/);
+    const seconds = quick ? 3 : 15;
+    const connections = 20;
+    load(guardPort, payloads, 1, connections); // warm-up: JIT and TLS sessions
+    load(barePort, payloads, 1, connections);
+    const guardSat = load(guardPort, payloads, seconds, connections);
+    const bareSat = load(barePort, payloads, seconds, connections);
+    const fixedRate = [];
+    for (const rate of quick ? [1000] : [500, 1000, 2000]) {
+      fixedRate.push({ rate, mtlsGuard: load(guardPort, payloads, seconds, 20, rate), bare: load(barePort, payloads, seconds, 20, rate) });
+    }
+    return {
+      payloadMix: '14 injected Pod CREATE (allowed), 3 un-injected Pod CREATE (denied), 2 Deployment CREATE, 1 PeerAuthentication STRICT; state of 10,000 pods',
+      meanPayloadBytes,
+      saturation: { mtlsGuard: guardSat, bare: bareSat, ratio: Math.round((guardSat.requestsPerSecond / bareSat.requestsPerSecond) * 1000) / 1000, connections, seconds },
+      fixedRate,
+    };
+  } finally {
+    await stop(guard);
+    await stop(bare);
+  }
+}

@@ -1,0 +1,29 @@
+/** Loads the cluster through the real list-watch code path (KubeStateSource) and reports memory. Run with --expose-gc. */
+import { KubeConfig } from '@kubernetes/client-node';
+import { pino } from 'pino';
+import { KubeStateSource } from '../src/state/kube-source.js';
+
+const [kubeconfig] = process.argv.slice(2);
+const gc = (globalThis as { gc?: () => void }).gc ?? (() => undefined);
+const settle = () => {
+  for (let i = 0; i < 3; i++) gc();
+};
+const kc = new KubeConfig();
+kc.loadFromFile(kubeconfig as string);
+settle();
+const before = process.memoryUsage();
+const source = new KubeStateSource(kc, pino({ level: 'silent' }), { watchTimeoutSeconds: 600 });
+const started = Date.now();
+await source.start();
+const deadline = Date.now() + 120_000;
+while (!source.ready()) {
+  if (Date.now() > deadline) throw new Error(`not synced after 120 s: ${JSON.stringify(source.status())}`);
+  await new Promise((r) => setTimeout(r, 50));
+}
+const syncMs = Date.now() - started;
+settle();
+const after = process.memoryUsage();
+const status = source.status();
+process.stdout.write(JSON.stringify({ before, after, syncMs, status }) + '\n');
+await source.stop();
+process.exit(0);
