@@ -47,6 +47,17 @@ function stop(child: ChildProcess): Promise<void> {
   });
 }
 
+/** OPA answers once its policy is loaded: the first review that comes back as an AdmissionReview. */
+async function waitForOpa(port: number, payloads: string): Promise<void> {
+  const deadline = Date.now() + 30_000;
+  while (Date.now() < deadline) {
+    const probe = spawnSync('curl', ['-sk', '-X', 'POST', '--data-binary', `@${payloads}`, `https://127.0.0.1:${port}/`], { encoding: 'utf8' });
+    if (probe.status === 0 && probe.stdout.length > 0) return;
+    await new Promise((r) => setTimeout(r, 200));
+  }
+  throw new Error('OPA did not start');
+}
+
 export interface LoadResult {
   requestsPerSecond: number;
   requests: number;
@@ -54,9 +65,8 @@ export interface LoadResult {
   latencyMs: { p50: number; p99: number; p99_9: number; max: number };
 }
 
-function load(port: number, payloads: string, seconds: number, connections: number, rate?: number): LoadResult {
-  const args = [here('./load.js'), `https://127.0.0.1:${port}/validate`, payloads, String(seconds), String(connections)];
-  if (rate) args.push(String(rate));
+function load(port: number, payloads: string, seconds: number, connections: number, rate?: number, path = '/validate'): LoadResult {
+  const args = [here('./load.js'), `https://127.0.0.1:${port}${path}`, payloads, String(seconds), String(connections), String(rate ?? 0), path];
   const run = spawnSync(process.execPath, args, { encoding: 'utf8', maxBuffer: 1 << 24 });
   if (run.status !== 0) throw new Error(`load generator failed: ${run.stderr}`);
   return JSON.parse(run.stdout) as LoadResult;
@@ -65,11 +75,22 @@ function load(port: number, payloads: string, seconds: number, connections: numb
 export interface HttpsResults {
   payloadMix: string;
   meanPayloadBytes: number;
-  saturation: { mtlsGuard: LoadResult; bare: LoadResult; ratio: number; connections: number; seconds: number };
-  fixedRate: { rate: number; mtlsGuard: LoadResult; bare: LoadResult }[];
+  saturation: { mtlsGuard: LoadResult; bare: LoadResult; opa: LoadResult; ratio: number; ratioToOpa: number; connections: number; seconds: number };
+  fixedRate: { rate: number; mtlsGuard: LoadResult; bare: LoadResult; opa: LoadResult }[];
+  opaVersion: string;
+}
+
+/** OPA, built from its module by tools/build-opa.sh (cached), serving bench/opa/policy.rego with TLS. */
+function opaBinary(): string {
+  const repo = fileURLToPath(new URL('../../', import.meta.url));
+  const build = spawnSync('bash', [join(repo, 'tools/build-opa.sh')], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'] });
+  if (build.status !== 0) throw new Error('tools/build-opa.sh failed');
+  return build.stdout.trim().split('\n').pop() ?? '';
 }
 
 export async function runHttps(quick: boolean): Promise<HttpsResults> {
+  const opa = opaBinary();
+  const opaVersion = spawnSync(opa, ['version'], { encoding: 'utf8' }).stdout.split('\n')[0] ?? '';
   const dir = mkdtempSync(join(tmpdir(), 'mtls-guard-bench-'));
   const certs = spawnSync(process.execPath, [cli, 'certs', '--out', dir, '--service', 'mtls-guard', '--namespace', 'bench']);
   if (certs.status !== 0) throw new Error('certs failed');
@@ -92,29 +113,54 @@ export async function runHttps(quick: boolean): Promise<HttpsResults> {
   const guardPort = await freePort();
   const guard = spawn(process.execPath, [cli, 'serve', '--state', state, '--port', String(guardPort), '--metrics-port', String(await freePort()),
     '--tls-cert-file', join(dir, 'tls.crt'), '--tls-key-file', join(dir, 'tls.key')], { stdio: ['ignore', 'pipe', 'ignore'] });
+  const namespaces: Record<string, Record<string, string>> = {};
+  for (const object of cluster(200, 50, 100)) if (object['kind'] === 'Namespace') namespaces[object['metadata'].name] = object['metadata'].labels ?? {};
+  writeFileSync(join(dir, 'data.json'), JSON.stringify({ namespaces }));
+  const policyFile = fileURLToPath(new URL('../../bench/opa/policy.rego', import.meta.url));
+  const opaPort = await freePort();
+  const opaServer = spawn(opa, ['run', '--server', '--addr', `127.0.0.1:${opaPort}`, '--tls-cert-file', join(dir, 'tls.crt'), '--tls-private-key-file', join(dir, 'tls.key'),
+    '--set', 'default_decision=/mtlsguard/review', '--log-level', 'error', policyFile, join(dir, 'data.json')], { stdio: ['ignore', 'pipe', 'pipe'] });
   const barePort = await freePort();
   const bare = spawn(process.execPath, [here('./bare-server.js'), String(barePort), join(dir, 'tls.crt'), join(dir, 'tls.key')], { stdio: ['ignore', 'pipe', 'ignore'] });
   try {
     await started(guard, /mtls-guard webhook listening/);
     await started(bare, /listening/);
+    await waitForOpa(opaPort, payloads);
     const seconds = quick ? 3 : 15;
     const connections = 20;
     load(guardPort, payloads, 1, connections); // warm-up: JIT and TLS sessions
     load(barePort, payloads, 1, connections);
+    load(opaPort, payloads, 1, connections, 0, '/');
     const guardSat = load(guardPort, payloads, seconds, connections);
     const bareSat = load(barePort, payloads, seconds, connections);
+    const opaSat = load(opaPort, payloads, seconds, connections, 0, '/');
     const fixedRate = [];
     for (const rate of quick ? [1000] : [500, 1000, 2000]) {
-      fixedRate.push({ rate, mtlsGuard: load(guardPort, payloads, seconds, 20, rate), bare: load(barePort, payloads, seconds, 20, rate) });
+      fixedRate.push({
+        rate,
+        mtlsGuard: load(guardPort, payloads, seconds, 20, rate),
+        bare: load(barePort, payloads, seconds, 20, rate),
+        opa: load(opaPort, payloads, seconds, 20, rate, '/'),
+      });
     }
     return {
       payloadMix: '14 injected Pod CREATE (allowed), 3 un-injected Pod CREATE (denied), 2 Deployment CREATE, 1 PeerAuthentication STRICT; state of 10,000 pods',
       meanPayloadBytes,
-      saturation: { mtlsGuard: guardSat, bare: bareSat, ratio: Math.round((guardSat.requestsPerSecond / bareSat.requestsPerSecond) * 1000) / 1000, connections, seconds },
+      saturation: {
+        mtlsGuard: guardSat,
+        bare: bareSat,
+        opa: opaSat,
+        ratio: Math.round((guardSat.requestsPerSecond / bareSat.requestsPerSecond) * 1000) / 1000,
+        ratioToOpa: Math.round((guardSat.requestsPerSecond / opaSat.requestsPerSecond) * 1000) / 1000,
+        connections,
+        seconds,
+      },
       fixedRate,
+      opaVersion,
     };
   } finally {
     await stop(guard);
     await stop(bare);
+    await stop(opaServer);
   }
 }

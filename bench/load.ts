@@ -2,16 +2,16 @@
 import { readFileSync } from 'node:fs';
 import autocannon from 'autocannon';
 
-const [url, payloadFile, duration, connections, rate] = process.argv.slice(2);
+const [url, payloadFile, duration, connections, rate, path = '/validate'] = process.argv.slice(2);
 const bodies = JSON.parse(readFileSync(payloadFile as string, 'utf8')) as string[];
 const options: autocannon.Options = {
   url: url as string,
   duration: Number(duration),
   connections: Number(connections),
   pipelining: 1,
-  requests: bodies.map((body) => ({ method: 'POST', path: '/validate', headers: { 'content-type': 'application/json' }, body })),
+  requests: bodies.map((body) => ({ method: 'POST', path, headers: { 'content-type': 'application/json' }, body })),
 };
-if (rate) options.overallRate = Number(rate);
+if (rate && rate !== '0') options.overallRate = Number(rate);
 const result = await autocannon(options);
 process.stdout.write(
   JSON.stringify({

@@ -5,6 +5,7 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { cpus } from 'node:os';
 import { fileURLToPath } from 'node:url';
+import { runApiServer } from './apiserver.js';
 import { runEngine } from './engine.js';
 import { runHttps } from './https.js';
 import { runMemory } from './memory.js';
@@ -20,6 +21,8 @@ const https = await runHttps(quick);
 log('https done');
 const memory = await runMemory(quick);
 log('memory done');
+const apiserver = await runApiServer(quick);
+log('API server done');
 
 const results = {
   date: new Date().toISOString(),
@@ -28,10 +31,7 @@ const results = {
   engine,
   https,
   memory,
-  notMeasured: [
-    'OPA baseline (opa run --server with an equivalent Rego policy): not built yet',
-    'pod-creation overhead through the real API server (2,000 pods at concurrency 50, with and without the webhook): not built yet',
-  ],
+  apiserver,
   seconds: Math.round((Date.now() - started) / 1000),
 };
 const dir = fileURLToPath(new URL('../../bench/results/', import.meta.url));
@@ -47,8 +47,14 @@ row([`namespace STRICT, ${engine.namespaceStrict10k.pods} pods (µs p50 / p99)`,
 row([`mesh STRICT, ${engine.meshStrict100k.pods} pods / ${engine.meshStrict100k.namespaces} ns (µs p50 / p99)`, `${engine.meshStrict100k.engine.p50} / ${engine.meshStrict100k.engine.p99}`,
   `full scan ${engine.meshStrict100k.fullScan.p50} / ${engine.meshStrict100k.fullScan.p99}`, `${(engine.meshStrict100k.fullScan.p50 / engine.meshStrict100k.engine.p50).toFixed(0)}x faster`]);
 row(['HTTPS at saturation (req/s)', Math.round(https.saturation.mtlsGuard.requestsPerSecond), `bare Node https ${Math.round(https.saturation.bare.requestsPerSecond)}`, `${Math.round(https.saturation.ratio * 100)}% of bare`]);
+row(['HTTPS at saturation vs OPA (req/s)', Math.round(https.saturation.mtlsGuard.requestsPerSecond), `OPA ${Math.round(https.saturation.opa.requestsPerSecond)}`, `${Math.round(https.saturation.ratioToOpa * 100)}% of OPA`]);
 for (const r of https.fixedRate) {
-  row([`HTTPS at ${r.rate}/s (ms p50 / p99 / p99.9)`, `${r.mtlsGuard.latencyMs.p50} / ${r.mtlsGuard.latencyMs.p99} / ${r.mtlsGuard.latencyMs.p99_9}`, `bare ${r.bare.latencyMs.p50} / ${r.bare.latencyMs.p99} / ${r.bare.latencyMs.p99_9}`, `errors ${r.mtlsGuard.errors}`]);
+  row([`HTTPS at ${r.rate}/s (ms p50 / p99 / p99.9)`, `${r.mtlsGuard.latencyMs.p50} / ${r.mtlsGuard.latencyMs.p99} / ${r.mtlsGuard.latencyMs.p99_9}`,
+    `bare ${r.bare.latencyMs.p50} / ${r.bare.latencyMs.p99} / ${r.bare.latencyMs.p99_9}; OPA ${r.opa.latencyMs.p50} / ${r.opa.latencyMs.p99} / ${r.opa.latencyMs.p99_9}`, `errors ${r.mtlsGuard.errors}`]);
 }
 row([`memory, ${memory.pods} pods / ${memory.namespaces} ns / ${memory.peerAuthentications} policies`, `RSS ${memory.rssMB} MB, heap ${memory.heapUsedMB} MB`, `empty process RSS ${memory.baselineRssMB} MB`, `${memory.bytesPerPod} B per pod`]);
+const a = apiserver;
+row([`pod creation via kube-apiserver ${a.version}, ${a.withWebhook.pods} pods at ${a.withWebhook.concurrency} (ms avg / p95 / p99)`,
+  `${a.withWebhook.avgMs} / ${a.withWebhook.p95Ms} / ${a.withWebhook.p99Ms}`, `no webhook ${a.withoutWebhook.avgMs} / ${a.withoutWebhook.p95Ms} / ${a.withoutWebhook.p99Ms}`,
+  `+${a.differenceMs.avg} / +${a.differenceMs.p95} / +${a.differenceMs.p99} ms`]);
 log(`\nwritten to bench/results/latest.json in ${results.seconds} s`);
