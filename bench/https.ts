@@ -4,22 +4,14 @@
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { freePort } from '../test/control-plane.js';
 import { admissionReview, cluster, deployment, peerAuthentication, pod } from './fixtures.js';
 
 const here = (file: string) => fileURLToPath(new URL(file, import.meta.url));
 const cli = fileURLToPath(new URL('../src/cli.js', import.meta.url));
-
-async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const address = server.address();
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-  return typeof address === 'object' && address ? address.port : 0;
-}
 
 async function started(child: ChildProcess, marker: RegExp): Promise<void> {
   let output = '';

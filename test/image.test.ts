@@ -44,9 +44,9 @@ t.test('the production install starts and serves from a clean directory, writing
   cpSync(repoPath('package.json'), join(app, 'package.json'));
   cpSync(repoPath('package-lock.json'), join(app, 'package-lock.json'));
   const install = spawnSync('npm', ['ci', '--omit=dev', '--ignore-scripts', '--no-audit', '--no-fund'], { cwd: app, encoding: 'utf8' });
-  t.equal(install.status, 0, `npm ci --omit=dev: ${install.stderr.slice(-500)}`);
+  t.equal(install.status, 0, 'npm ci --omit=dev', { stderr: install.stderr.slice(-2000) });
   const compile = spawnSync(process.execPath, [repoPath('node_modules/typescript/bin/tsc'), '-p', repoPath('tsconfig.build.json'), '--outDir', join(app, 'dist')], { encoding: 'utf8' });
-  t.equal(compile.status, 0, `tsc: ${compile.stdout}`);
+  t.equal(compile.status, 0, 'tsc -p tsconfig.build.json', { stdout: compile.stdout });
   cpSync(repoPath('examples'), join(app, 'examples'), { recursive: true });
   for (const dev of ['typescript', 'tap', '@tapjs/core']) t.notOk(existsSync(join(app, 'node_modules', dev)), `no dev dependency ${dev}`);
 

@@ -2,12 +2,12 @@
 import { spawn, spawnSync } from 'node:child_process';
 import { X509Certificate } from 'node:crypto';
 import { mkdirSync, mkdtempSync, readFileSync, renameSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { request } from 'node:https';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import t from 'tap';
 import { generateCertificates, writeCertificates } from '../src/certs/generate.js';
+import { freePort } from './control-plane.js';
 import { repoPath, spawnCli } from './helpers.js';
 import { admissionReview, certificateDir, https, postReview, startWebhook } from './webhook-helpers.js';
 
@@ -24,13 +24,8 @@ const secretPod = {
   spec: { containers: [{ name: 'shell', image: 'busybox:1.36', env: [{ name: 'DB_PASSWORD', value: 's3cr3t-value' }] }] },
 };
 
-async function closedPort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const address = server.address();
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-  return typeof address === 'object' && address ? address.port : 1;
-}
+/** A loopback port nothing listens on. */
+const closedPort = freePort;
 
 t.test('before the cluster state has synced, nothing is allowed by accident', async (t) => {
   const dir = mkdtempSync(join(tmpdir(), 'mtls-guard-kubeconfig-'));
