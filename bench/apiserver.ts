@@ -4,14 +4,8 @@
  */
 import { readFileSync } from 'node:fs';
 import { Agent, request } from 'node:https';
-import { parse } from 'yaml';
 import { startE2E } from '../test/e2e/harness.js';
 import { percentiles } from './stats.js';
-
-interface KubeconfigDoc {
-  clusters: { cluster: { server: string; 'certificate-authority': string } }[];
-  users: { user: { token: string } }[];
-}
 
 export interface CreationStats {
   pods: number;
@@ -91,10 +85,8 @@ async function createPods(server: string, token: string, ca: string, namespace: 
 export async function runApiServer(quick: boolean): Promise<ApiServerResults> {
   const e2e = await startE2E();
   try {
-    const config = parse(readFileSync(e2e.plane.kubeconfig, 'utf8')) as KubeconfigDoc;
-    const server = config.clusters[0]?.cluster.server as string;
-    const ca = readFileSync(config.clusters[0]?.cluster['certificate-authority'] as string, 'utf8');
-    const token = config.users[0]?.user.token as string;
+    const { server, token } = e2e.plane;
+    const ca = readFileSync(e2e.plane.caFile, 'utf8');
     const namespace = 'load';
     const setup = e2e.kubectl(['apply', '-f', '-'], `apiVersion: v1\nkind: Namespace\nmetadata: { name: ${namespace}, labels: { istio-injection: enabled } }\n---\napiVersion: v1\nkind: ServiceAccount\nmetadata: { name: default, namespace: ${namespace} }\n`);
     if (setup.code !== 0) throw new Error(setup.stderr);

@@ -20,6 +20,9 @@ export interface KubectlResult {
 export interface ControlPlane {
   server: string;
   kubeconfig: string;
+  /** The admin bearer token, and the API server's CA file, for clients that talk HTTPS directly. */
+  token: string;
+  caFile: string;
   dir: string;
   version: string;
   kubectl: (args: string[], input?: string) => KubectlResult;
@@ -165,7 +168,7 @@ current-context: test
     return { code: run.status ?? -1, stdout: run.stdout, stderr: run.stderr };
   };
   const version = (JSON.parse(kubectl(['version', '-o', 'json']).stdout) as { serverVersion?: { gitVersion?: string } }).serverVersion?.gitVersion ?? '';
-  return { server, kubeconfig, dir, version, kubectl, stopApiServer: () => stopProcess(apiServer), startApiServer, stop };
+  return { server, kubeconfig, token, caFile, dir, version, kubectl, stopApiServer: () => stopProcess(apiServer), startApiServer, stop };
 }
 
 /** The real helm, built (or reused from the cache) by tools/build-helm.sh. */

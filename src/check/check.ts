@@ -13,6 +13,7 @@ import {
 } from '../engine/decode.js';
 import { evaluate, type Policy } from '../engine/evaluate.js';
 import type { Finding } from '../engine/findings.js';
+import type { Judgement } from '../engine/types.js';
 import { badObject, duplicate } from '../errors.js';
 import { where, type SourcedObject } from '../manifests/load.js';
 import { MemoryState } from '../state/memory-state.js';
@@ -36,6 +37,8 @@ export interface CheckResult {
 export interface Entry {
   item: SourcedObject;
   identity: Required<Identity>;
+  /** How a Pod is judged: by what it carries when it has a status (exported from a cluster), else by intent. */
+  judged: Judgement;
 }
 
 function compareFindings(a: LocatedFinding, b: LocatedFinding): number {
@@ -89,17 +92,17 @@ export function buildState(items: readonly SourcedObject[], defaultNamespace: st
       else state.upsertNamespace(decoded.value);
       continue;
     }
+    const judged: Judgement = identity.kind === 'Pod' && hasStatus(item.object) ? 'carries' : 'intent';
     if (kind === 'PeerAuthentication') {
       const decoded = decodePeerAuthentication(item.object, identity);
       if (!decoded.ok) fail(decoded.error);
       else state.upsertPeerAuthentication(decoded.value);
     } else {
-      const judged = identity.kind === 'Pod' && hasStatus(item.object) ? 'carries' : 'intent';
       const decoded = decodeWorkload(item.object, identity, judged);
       if (!decoded.ok) fail(decoded.error);
       else state.upsertWorkload(decoded.value);
     }
-    entries.push({ item, identity });
+    entries.push({ item, identity, judged });
   }
   return { state, entries };
 }
@@ -108,8 +111,7 @@ export function buildState(items: readonly SourcedObject[], defaultNamespace: st
 export function check(items: readonly SourcedObject[], policy: Policy, defaultNamespace: string): CheckResult {
   const { state, entries } = buildState(items, defaultNamespace);
   const findings: LocatedFinding[] = [];
-  for (const { item, identity } of entries) {
-    const judged = identity.kind === 'Pod' && hasStatus(item.object) ? 'carries' : 'intent';
+  for (const { item, identity, judged } of entries) {
     const result = evaluate(
       { operation: 'CREATE', object: item.object, namespace: identity.namespace, podJudgement: judged },
       state,

@@ -73,38 +73,27 @@ export function injectionIntent(workload: WorkloadLabels, namespace: NamespaceFa
   const podInject = workload.labels[SIDECAR_INJECT];
   const nsInjection = nsLabels[INJECTION_LABEL];
   const nsRevision = nsLabels[REVISION_LABEL];
-  if (nsInjection !== undefined) {
-    if (nsInjection !== 'enabled') {
-      return {
-        inject: false,
-        because: `namespace ${ns} has ${INJECTION_LABEL}=${nsInjection}`,
-        cause: 'namespace-injection-disabled',
-      };
-    }
-    if (podInject === 'false') {
-      return { inject: false, because: `pod label ${SIDECAR_INJECT}=false opts it out`, cause: 'pod-label-opt-out' };
-    }
-    return injectorDecision(workload, `namespace ${ns} has ${INJECTION_LABEL}=enabled`);
+  if (nsInjection !== undefined && nsInjection !== 'enabled') {
+    return {
+      inject: false,
+      because: `namespace ${ns} has ${INJECTION_LABEL}=${nsInjection}`,
+      cause: 'namespace-injection-disabled',
+    };
   }
-  if (nsRevision !== undefined) {
-    if (podInject === 'false') {
-      return { inject: false, because: `pod label ${SIDECAR_INJECT}=false opts it out`, cause: 'pod-label-opt-out' };
-    }
-    return injectorDecision(workload, `namespace ${ns} has ${REVISION_LABEL}=${nsRevision}`);
+  // Every injector webhook that could select the pod excludes the label sidecar.istio.io/inject=false.
+  if (podInject === 'false') {
+    return { inject: false, because: `pod label ${SIDECAR_INJECT}=false opts it out`, cause: 'pod-label-opt-out' };
   }
+  if (nsInjection === 'enabled') return injectorDecision(workload, `namespace ${ns} has ${INJECTION_LABEL}=enabled`);
+  if (nsRevision !== undefined) return injectorDecision(workload, `namespace ${ns} has ${REVISION_LABEL}=${nsRevision}`);
   const podRevision = workload.labels[REVISION_LABEL];
   if (podInject === 'true') return injectorDecision(workload, `pod label ${SIDECAR_INJECT}=true`);
-  if (podRevision !== undefined && podInject !== 'false') {
-    return injectorDecision(workload, `pod label ${REVISION_LABEL}=${podRevision}`);
-  }
+  if (podRevision !== undefined) return injectorDecision(workload, `pod label ${REVISION_LABEL}=${podRevision}`);
   const unlabelled = `namespace ${namespace ? ns : `${ns} (not found)`} has no ${INJECTION_LABEL} or ${REVISION_LABEL} label`;
   if (podInject === undefined) {
     const annotationOnly =
       workload.injectAnnotation !== undefined ? ` (the annotation ${SIDECAR_INJECT} does not select a pod; the label does)` : '';
     return { inject: false, because: `${unlabelled}${annotationOnly}`, cause: 'namespace-unlabelled' };
-  }
-  if (podInject === 'false') {
-    return { inject: false, because: `pod label ${SIDECAR_INJECT}=false opts it out`, cause: 'pod-label-opt-out' };
   }
   return {
     inject: false,

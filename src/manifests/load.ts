@@ -5,8 +5,8 @@
  */
 import { readdir, readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
-import { isMap, isSeq, LineCounter, parseAllDocuments, type Node } from 'yaml';
-import { badObject, describeFsError, syntax, unreadable } from '../errors.js';
+import { isMap, isSeq, LineCounter, parseAllDocuments, type Node, type YAMLError } from 'yaml';
+import { badObject, describeFsError, syntax, unreadable, type UserError } from '../errors.js';
 
 export interface Source {
   file: string;
@@ -21,7 +21,14 @@ export interface SourcedObject {
 export const STDIN = '-';
 const MANIFEST_FILE = /\.(ya?ml|json)$/i;
 /** Guard against pathological inputs: YAML aliases that expand without bound. */
-const MAX_ALIAS_COUNT = 100;
+export const MAX_ALIAS_COUNT = 100;
+
+/** A YAML parse error as one line naming the file, line and column. */
+export function yamlSyntaxError(file: string, error: YAMLError): UserError {
+  const pos = error.linePos?.[0];
+  const message = error.message.split('\n')[0]?.replace(/ at line \d+, column \d+:?$/, '') ?? error.code;
+  return syntax(pos ? `${file}:${pos.line}:${pos.col}` : file, `invalid YAML: ${message}`);
+}
 
 export function where(source: Source): string {
   return `${source.file}:${source.line}`;
@@ -74,11 +81,7 @@ export function parseManifests(text: string, file: string): SourcedObject[] {
   const objects: SourcedObject[] = [];
   for (const document of Array.isArray(documents) ? documents : []) {
     const error = document.errors[0];
-    if (error) {
-      const pos = error.linePos?.[0];
-      const message = error.message.split('\n')[0]?.replace(/ at line \d+, column \d+:?$/, '') ?? error.code;
-      throw syntax(pos ? `${file}:${pos.line}:${pos.col}` : file, `invalid YAML: ${message}`);
-    }
+    if (error) throw yamlSyntaxError(file, error);
     const contents = document.contents;
     const line = nodeLine(contents, lines, 1);
     let value: unknown;

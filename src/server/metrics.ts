@@ -2,7 +2,7 @@
 import { createServer, type Server } from 'node:http';
 import { Counter, Gauge, Histogram, Registry } from 'prom-client';
 import type { Finding } from '../engine/findings.js';
-import type { StateSource } from '../state/source.js';
+import type { ResourceStatus, StateSource } from '../state/source.js';
 
 export class Metrics {
   readonly registry = new Registry();
@@ -37,25 +37,20 @@ export class Metrics {
   });
 
   constructor(source: StateSource) {
-    const status = () => source.status();
-    new Gauge({
-      name: 'mtls_guard_cache_synced',
-      help: '1 when the resource has been listed and is being watched',
-      labelNames: ['resource'] as const,
-      registers: [this.registry],
-      collect() {
-        for (const [resource, s] of Object.entries(status())) this.set({ resource }, s.synced ? 1 : 0);
-      },
-    });
-    new Gauge({
-      name: 'mtls_guard_cache_objects',
-      help: 'Objects held in the cluster-state cache',
-      labelNames: ['resource'] as const,
-      registers: [this.registry],
-      collect() {
-        for (const [resource, s] of Object.entries(status())) this.set({ resource }, s.objects);
-      },
-    });
+    /** A per-resource gauge read from the state source's status at scrape time. */
+    const cacheGauge = (name: string, help: string, value: (status: ResourceStatus) => number): void => {
+      new Gauge({
+        name,
+        help,
+        labelNames: ['resource'] as const,
+        registers: [this.registry],
+        collect() {
+          for (const [resource, status] of Object.entries(source.status())) this.set({ resource }, value(status));
+        },
+      });
+    };
+    cacheGauge('mtls_guard_cache_synced', '1 when the resource has been listed and is being watched', (s) => (s.synced ? 1 : 0));
+    cacheGauge('mtls_guard_cache_objects', 'Objects held in the cluster-state cache', (s) => s.objects);
   }
 
   recordReview(kind: string, operation: string, findings: readonly Finding[], seconds: number): void {

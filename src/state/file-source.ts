@@ -25,13 +25,7 @@ export class FileStateSource implements StateSource {
   /** Throws a UserError for unreadable or invalid manifests. */
   async start(): Promise<void> {
     const objects = await loadManifests(this.#paths, async () => '');
-    const state = buildState(objects, this.#defaultNamespace).state;
-    // These manifests stand for objects that already exist, so a policy without a creationTimestamp is older
-    // than any policy under review (in a real cluster every stored object has one).
-    for (const policy of [...state.peerAuthentications()]) {
-      if (policy.createdAt === undefined) state.upsertPeerAuthentication({ ...policy, createdAt: '1970-01-01T00:00:00Z' });
-    }
-    this.#state = state;
+    this.#state = buildState(objects, this.#defaultNamespace).state;
   }
 
   async stop(): Promise<void> {}

@@ -1,7 +1,7 @@
 /** Cluster state from list-watch against the API server: Pods, Namespaces and PeerAuthentications, cluster-wide. */
 import type { KubeConfig } from '@kubernetes/client-node';
 import type { Logger } from 'pino';
-import { decodeNamespace, decodePeerAuthentication, decodeWorkload, identify, type Identity } from '../engine/decode.js';
+import { decodeNamespace, decodePeerAuthentication, decodeWorkload, identify, type Decoded, type Identity } from '../engine/decode.js';
 import { MemoryState } from './memory-state.js';
 import { Reflector, type ReflectorOptions, type ReflectorStore } from './reflector.js';
 import type { ResourceStatus, StateSource } from './source.js';
@@ -49,22 +49,36 @@ export class KubeStateSource implements StateSource {
       logger.warn({ resource, object: keyOf(object), error }, 'skipping an object mtls-guard cannot read');
       return undefined;
     };
-    const pods: ReflectorStore = {
+    /** A store for a namespaced resource: decode each object into facts, keyed namespace/name. */
+    const namespaced = <T>(
+      resource: string,
+      typeMeta: { apiVersion: string; kind: string },
+      decode: (object: unknown, identity: Required<Identity>) => Decoded<T>,
+      put: (facts: T) => void,
+      drop: (namespace: string, name: string) => void,
+    ): ReflectorStore => ({
       keyOf,
       upsert(item) {
-        const object = withTypeMeta(item, 'v1', 'Pod');
+        const object = withTypeMeta(item, typeMeta.apiVersion, typeMeta.kind);
         const identity = namespacedIdentity(object);
-        if (!identity) return skip('pods', object, 'no name or namespace');
-        const pod = decodeWorkload(object, identity, 'carries');
-        if (!pod.ok) return skip('pods', object, pod.error);
-        state.upsertWorkload(pod.value);
+        if (!identity) return skip(resource, object, 'no name or namespace');
+        const decoded = decode(object, identity);
+        if (!decoded.ok) return skip(resource, object, decoded.error);
+        put(decoded.value);
         return `${identity.namespace}/${identity.name}`;
       },
       remove(key) {
         const [namespace = '', name = ''] = key.split('/');
-        state.deleteWorkload(namespace, 'Pod', name);
+        drop(namespace, name);
       },
-    };
+    });
+    const pods = namespaced(
+      'pods',
+      { apiVersion: 'v1', kind: 'Pod' },
+      (object, identity) => decodeWorkload(object, identity, 'carries'),
+      (pod) => state.upsertWorkload(pod),
+      (namespace, name) => state.deleteWorkload(namespace, 'Pod', name),
+    );
     const namespaces: ReflectorStore = {
       keyOf,
       upsert(object) {
@@ -77,22 +91,13 @@ export class KubeStateSource implements StateSource {
         state.deleteNamespace(key);
       },
     };
-    const peerAuthentications: ReflectorStore = {
-      keyOf,
-      upsert(item) {
-        const object = withTypeMeta(item, 'security.istio.io/v1', 'PeerAuthentication');
-        const identity = namespacedIdentity(object);
-        if (!identity) return skip('peerauthentications', object, 'no name or namespace');
-        const policy = decodePeerAuthentication(object, identity);
-        if (!policy.ok) return skip('peerauthentications', object, policy.error);
-        state.upsertPeerAuthentication(policy.value);
-        return `${identity.namespace}/${identity.name}`;
-      },
-      remove(key) {
-        const [namespace = '', name = ''] = key.split('/');
-        state.deletePeerAuthentication(namespace, name);
-      },
-    };
+    const peerAuthentications = namespaced(
+      'peerauthentications',
+      { apiVersion: 'security.istio.io/v1', kind: 'PeerAuthentication' },
+      decodePeerAuthentication,
+      (policy) => state.upsertPeerAuthentication(policy),
+      (namespace, name) => state.deletePeerAuthentication(namespace, name),
+    );
     const common = { kubeConfig, logger, ...tuning };
     this.#reflectors = {
       namespaces: new Reflector({ ...common, resource: 'namespaces', paths: ['/api/v1/namespaces'], store: namespaces }),

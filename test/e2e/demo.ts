@@ -32,6 +32,11 @@ try {
     if (out) console.log(out);
     return result;
   };
+  /** The watch delivers the fix within moments: apply for real once a server-side dry run is accepted. */
+  const applyOnceAccepted = async (manifest: string) => {
+    await until(`${manifest} is accepted`, () => e2e.kubectl(['apply', '--dry-run=server', '-f', file(manifest)]).code === 0, 15_000);
+    run(['apply', '-f', file(manifest)]);
+  };
 
   step('The cluster: legacy (no injection label, web-1 without sidecar), shop (injected), batch (no sidecar)');
   run(['apply', '-f', file('cluster.yaml')]);
@@ -49,15 +54,13 @@ try {
   run(['delete', 'pod', 'web-1', '-n', 'legacy', '--grace-period=0', '--force']);
   console.log(dim('(no sidecar injector runs here: the restarted pod is applied as the injector would leave it)'));
   run(['apply', '-f', file('web-1-injected.yaml')]);
-  await until('STRICT is accepted', () => e2e.kubectl(['apply', '--dry-run=server', '-f', file('strict-legacy.yaml')]).code === 0, 15_000);
-  run(['apply', '-f', file('strict-legacy.yaml')]);
+  await applyOnceAccepted('strict-legacy.yaml');
 
   step('Mesh-wide STRICT while batch still has a pod without sidecar: denied');
   run(['apply', '-f', file('mesh-strict.yaml')]);
   step('Leave batch PERMISSIVE (a warning), then mesh-wide STRICT is accepted');
   run(['apply', '-f', file('batch-permissive.yaml')]);
-  await until('mesh-wide STRICT is accepted', () => e2e.kubectl(['apply', '--dry-run=server', '-f', file('mesh-strict.yaml')]).code === 0, 15_000);
-  run(['apply', '-f', file('mesh-strict.yaml')]);
+  await applyOnceAccepted('mesh-strict.yaml');
 
   step('A Deployment in a namespace without injection: rejected at apply time');
   run(['apply', '-f', file('reports-deployment.yaml')]);
