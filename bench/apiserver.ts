@@ -22,6 +22,14 @@ export interface ApiServerResults {
   withoutWebhook: CreationStats;
   withWebhook: CreationStats;
   differenceMs: { avg: number; p95: number; p99: number };
+  /** One pod at a time: the latency the webhook call adds when nothing queues behind it. */
+  sequential: { withoutWebhook: CreationStats; withWebhook: CreationStats; differenceMs: { avg: number; p95: number; p99: number } };
+}
+
+const round2 = (x: number) => Math.round(x * 100) / 100;
+
+function difference(withWebhook: CreationStats, withoutWebhook: CreationStats): { avg: number; p95: number; p99: number } {
+  return { avg: round2(withWebhook.avgMs - withoutWebhook.avgMs), p95: round2(withWebhook.p95Ms - withoutWebhook.p95Ms), p99: round2(withWebhook.p99Ms - withoutWebhook.p99Ms) };
 }
 
 function injectedPod(namespace: string, name: string): string {
@@ -70,14 +78,13 @@ async function createPods(server: string, token: string, ca: string, namespace: 
   agent.destroy();
   const p = percentiles(latencies);
   const sorted = [...latencies].sort((a, b) => a - b);
-  const round = (x: number) => Math.round(x * 100) / 100;
   return {
     pods: count,
     concurrency,
-    avgMs: round(latencies.reduce((a, b) => a + b, 0) / latencies.length),
-    p50Ms: round(p.p50),
-    p95Ms: round(sorted[Math.floor(0.95 * sorted.length)] ?? 0),
-    p99Ms: round(p.p99),
+    avgMs: round2(latencies.reduce((a, b) => a + b, 0) / latencies.length),
+    p50Ms: round2(p.p50),
+    p95Ms: round2(sorted[Math.floor(0.95 * sorted.length)] ?? 0),
+    p99Ms: round2(p.p99),
     errors,
   };
 }
@@ -93,15 +100,18 @@ export async function runApiServer(quick: boolean): Promise<ApiServerResults> {
     const count = quick ? 200 : 2000;
     const concurrency = 50;
     await createPods(server, token, ca, namespace, 'warmup', Math.min(200, count), concurrency);
+    const sequentialCount = quick ? 50 : 500;
     const withoutWebhook = await createPods(server, token, ca, namespace, 'plain', count, concurrency);
+    const sequentialWithout = await createPods(server, token, ca, namespace, 'plain-seq', sequentialCount, 1);
     await e2e.register();
     const withWebhook = await createPods(server, token, ca, namespace, 'guarded', count, concurrency);
-    const diff = (a: number, b: number) => Math.round((a - b) * 100) / 100;
+    const sequentialWith = await createPods(server, token, ca, namespace, 'guarded-seq', sequentialCount, 1);
     return {
       version: e2e.plane.version,
       withoutWebhook,
       withWebhook,
-      differenceMs: { avg: diff(withWebhook.avgMs, withoutWebhook.avgMs), p95: diff(withWebhook.p95Ms, withoutWebhook.p95Ms), p99: diff(withWebhook.p99Ms, withoutWebhook.p99Ms) },
+      differenceMs: difference(withWebhook, withoutWebhook),
+      sequential: { withoutWebhook: sequentialWithout, withWebhook: sequentialWith, differenceMs: difference(sequentialWith, sequentialWithout) },
     };
   } finally {
     await e2e.stop();

@@ -3,8 +3,8 @@
  * server answering a constant AdmissionReview, both loaded from a separate process with the same payload mix.
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { freePort } from '../test/control-plane.js';
@@ -50,16 +50,47 @@ async function waitForOpa(port: number, payloads: string): Promise<void> {
   throw new Error('OPA did not start');
 }
 
+/**
+ * With two or more cores and taskset, every server runs on core 1 and the load generator on core 0, so each
+ * server has a core of its own, as a webhook pod would. Otherwise both share whatever the machine has.
+ */
+const PINNED = cpus().length >= 2 && spawnSync('taskset', ['-c', '0', 'true']).status === 0;
+
+/** argv prefixed to run a command on `core` when pinning is possible. */
+function onCore(core: number, command: string, args: string[]): [string, string[]] {
+  return PINNED ? ['taskset', ['-c', String(core), command, ...args]] : [command, args];
+}
+
 export interface LoadResult {
   requestsPerSecond: number;
   requests: number;
   errors: number;
   latencyMs: { p50: number; p99: number; p99_9: number; max: number };
+  /** CPU time (user + system) the server process spent per request: steadier than requests/s on a shared machine. */
+  serverCpuMicrosPerRequest?: number;
+}
+
+const CLOCK_TICKS_PER_SECOND = 100;
+
+/** User + system CPU seconds a process has used so far (Linux /proc). */
+function cpuSeconds(pid: number): number {
+  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').replace(/^.*\) /, '').split(' ');
+  return (Number(fields[11]) + Number(fields[12])) / CLOCK_TICKS_PER_SECOND;
+}
+
+/** Load `port` and charge the server process `pid` for the CPU it used meanwhile. */
+function loadServer(pid: number | undefined, port: number, payloads: string, seconds: number, connections: number, rate?: number, path = '/validate'): LoadResult {
+  const before = pid === undefined ? 0 : cpuSeconds(pid);
+  const result = load(port, payloads, seconds, connections, rate, path);
+  if (pid !== undefined && result.requests > 0) {
+    result.serverCpuMicrosPerRequest = Math.round(((cpuSeconds(pid) - before) * 1e6) / result.requests);
+  }
+  return result;
 }
 
 function load(port: number, payloads: string, seconds: number, connections: number, rate?: number, path = '/validate'): LoadResult {
   const args = [here('./load.js'), `https://127.0.0.1:${port}${path}`, payloads, String(seconds), String(connections), String(rate ?? 0), path];
-  const run = spawnSync(process.execPath, args, { encoding: 'utf8', maxBuffer: 1 << 24 });
+  const run = spawnSync(...onCore(0, process.execPath, args), { encoding: 'utf8', maxBuffer: 1 << 24 });
   if (run.status !== 0) throw new Error(`load generator failed: ${run.stderr}`);
   return JSON.parse(run.stdout) as LoadResult;
 }
@@ -67,9 +98,21 @@ function load(port: number, payloads: string, seconds: number, connections: numb
 export interface HttpsResults {
   payloadMix: string;
   meanPayloadBytes: number;
-  saturation: { mtlsGuard: LoadResult; bare: LoadResult; opa: LoadResult; ratio: number; ratioToOpa: number; connections: number; seconds: number };
+  saturation: {
+    mtlsGuard: LoadResult;
+    bare: LoadResult;
+    opa: LoadResult;
+    ratio: number;
+    ratioToOpa: number;
+    /** Bare server's CPU per request over ours: the throughput ratio a server with a core of its own would see. */
+    cpuRatio: number;
+    connections: number;
+    seconds: number;
+  };
   fixedRate: { rate: number; mtlsGuard: LoadResult; bare: LoadResult; opa: LoadResult }[];
   opaVersion: string;
+  /** Servers on core 1, load generator on core 0. */
+  pinned: boolean;
 }
 
 /** OPA, built from its module by tools/build-opa.sh (cached), serving bench/opa/policy.rego with TLS. */
@@ -103,17 +146,17 @@ export async function runHttps(quick: boolean): Promise<HttpsResults> {
   const meanPayloadBytes = Math.round(bodies.reduce((sum, b) => sum + b.length, 0) / bodies.length);
 
   const guardPort = await freePort();
-  const guard = spawn(process.execPath, [cli, 'serve', '--state', state, '--port', String(guardPort), '--metrics-port', String(await freePort()),
-    '--tls-cert-file', join(dir, 'tls.crt'), '--tls-key-file', join(dir, 'tls.key')], { stdio: ['ignore', 'pipe', 'ignore'] });
+  const guard = spawn(...onCore(1, process.execPath, [cli, 'serve', '--state', state, '--port', String(guardPort), '--metrics-port', String(await freePort()),
+    '--tls-cert-file', join(dir, 'tls.crt'), '--tls-key-file', join(dir, 'tls.key')]), { stdio: ['ignore', 'pipe', 'ignore'] });
   const namespaces: Record<string, Record<string, string>> = {};
   for (const object of cluster(200, 50, 100)) if (object['kind'] === 'Namespace') namespaces[object['metadata'].name] = object['metadata'].labels ?? {};
   writeFileSync(join(dir, 'data.json'), JSON.stringify({ namespaces }));
   const policyFile = fileURLToPath(new URL('../../bench/opa/policy.rego', import.meta.url));
   const opaPort = await freePort();
-  const opaServer = spawn(opa, ['run', '--server', '--addr', `127.0.0.1:${opaPort}`, '--tls-cert-file', join(dir, 'tls.crt'), '--tls-private-key-file', join(dir, 'tls.key'),
-    '--set', 'default_decision=/mtlsguard/review', '--log-level', 'error', policyFile, join(dir, 'data.json')], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const opaServer = spawn(...onCore(1, opa, ['run', '--server', '--addr', `127.0.0.1:${opaPort}`, '--tls-cert-file', join(dir, 'tls.crt'), '--tls-private-key-file', join(dir, 'tls.key'),
+    '--set', 'default_decision=/mtlsguard/review', '--log-level', 'error', policyFile, join(dir, 'data.json')]), { stdio: ['ignore', 'pipe', 'pipe'] });
   const barePort = await freePort();
-  const bare = spawn(process.execPath, [here('./bare-server.js'), String(barePort), join(dir, 'tls.crt'), join(dir, 'tls.key')], { stdio: ['ignore', 'pipe', 'ignore'] });
+  const bare = spawn(...onCore(1, process.execPath, [here('./bare-server.js'), String(barePort), join(dir, 'tls.crt'), join(dir, 'tls.key')]), { stdio: ['ignore', 'pipe', 'ignore'] });
   try {
     await started(guard, /mtls-guard webhook listening/);
     await started(bare, /listening/);
@@ -123,9 +166,9 @@ export async function runHttps(quick: boolean): Promise<HttpsResults> {
     load(guardPort, payloads, 1, connections); // warm-up: JIT and TLS sessions
     load(barePort, payloads, 1, connections);
     load(opaPort, payloads, 1, connections, 0, '/');
-    const guardSat = load(guardPort, payloads, seconds, connections);
-    const bareSat = load(barePort, payloads, seconds, connections);
-    const opaSat = load(opaPort, payloads, seconds, connections, 0, '/');
+    const guardSat = loadServer(guard.pid, guardPort, payloads, seconds, connections);
+    const bareSat = loadServer(bare.pid, barePort, payloads, seconds, connections);
+    const opaSat = loadServer(opaServer.pid, opaPort, payloads, seconds, connections, 0, '/');
     const fixedRate = [];
     for (const rate of quick ? [1000] : [500, 1000, 2000]) {
       fixedRate.push({
@@ -144,11 +187,13 @@ export async function runHttps(quick: boolean): Promise<HttpsResults> {
         opa: opaSat,
         ratio: Math.round((guardSat.requestsPerSecond / bareSat.requestsPerSecond) * 1000) / 1000,
         ratioToOpa: Math.round((guardSat.requestsPerSecond / opaSat.requestsPerSecond) * 1000) / 1000,
+        cpuRatio: Math.round(((bareSat.serverCpuMicrosPerRequest ?? 0) / (guardSat.serverCpuMicrosPerRequest ?? 1)) * 1000) / 1000,
         connections,
         seconds,
       },
       fixedRate,
       opaVersion,
+      pinned: PINNED,
     };
   } finally {
     await stop(guard);

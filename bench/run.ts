@@ -47,6 +47,8 @@ row([`namespace STRICT, ${engine.namespaceStrict10k.pods} pods (µs p50 / p99)`,
 row([`mesh STRICT, ${engine.meshStrict100k.pods} pods / ${engine.meshStrict100k.namespaces} ns (µs p50 / p99)`, `${engine.meshStrict100k.engine.p50} / ${engine.meshStrict100k.engine.p99}`,
   `full scan ${engine.meshStrict100k.fullScan.p50} / ${engine.meshStrict100k.fullScan.p99}`, `${(engine.meshStrict100k.fullScan.p50 / engine.meshStrict100k.engine.p50).toFixed(0)}x faster`]);
 row(['HTTPS at saturation (req/s)', Math.round(https.saturation.mtlsGuard.requestsPerSecond), `bare Node https ${Math.round(https.saturation.bare.requestsPerSecond)}`, `${Math.round(https.saturation.ratio * 100)}% of bare`]);
+row(['HTTPS server CPU per request at saturation (µs)', https.saturation.mtlsGuard.serverCpuMicrosPerRequest ?? '—', `bare ${https.saturation.bare.serverCpuMicrosPerRequest ?? '—'}; OPA ${https.saturation.opa.serverCpuMicrosPerRequest ?? '—'}`,
+  `bare is ${Math.round(https.saturation.cpuRatio * 100)}% of ours`]);
 row(['HTTPS at saturation vs OPA (req/s)', Math.round(https.saturation.mtlsGuard.requestsPerSecond), `OPA ${Math.round(https.saturation.opa.requestsPerSecond)}`, `${Math.round(https.saturation.ratioToOpa * 100)}% of OPA`]);
 for (const r of https.fixedRate) {
   row([`HTTPS at ${r.rate}/s (ms p50 / p99 / p99.9)`, `${r.mtlsGuard.latencyMs.p50} / ${r.mtlsGuard.latencyMs.p99} / ${r.mtlsGuard.latencyMs.p99_9}`,
@@ -57,4 +59,8 @@ const a = apiserver;
 row([`pod creation via kube-apiserver ${a.version}, ${a.withWebhook.pods} pods at ${a.withWebhook.concurrency} (ms avg / p95 / p99)`,
   `${a.withWebhook.avgMs} / ${a.withWebhook.p95Ms} / ${a.withWebhook.p99Ms}`, `no webhook ${a.withoutWebhook.avgMs} / ${a.withoutWebhook.p95Ms} / ${a.withoutWebhook.p99Ms}`,
   `+${a.differenceMs.avg} / +${a.differenceMs.p95} / +${a.differenceMs.p99} ms`]);
+const q = a.sequential;
+row([`pod creation via kube-apiserver, ${q.withWebhook.pods} pods one at a time (ms avg / p95 / p99)`,
+  `${q.withWebhook.avgMs} / ${q.withWebhook.p95Ms} / ${q.withWebhook.p99Ms}`, `no webhook ${q.withoutWebhook.avgMs} / ${q.withoutWebhook.p95Ms} / ${q.withoutWebhook.p99Ms}`,
+  `+${q.differenceMs.avg} / +${q.differenceMs.p95} / +${q.differenceMs.p99} ms`]);
 log(`\nwritten to bench/results/latest.json in ${results.seconds} s`);

@@ -136,7 +136,9 @@ async function servingCertificate(options: ServeOptions, logger: Logger): Promis
 
 /** Start the webhook; resolves once it listens. The returned function shuts it down (also on SIGTERM). */
 export async function serve(options: ServeOptions): Promise<{ port: number; metricsPort: number; close: () => Promise<void> }> {
-  const logger = pino({ level: options.logLevel, base: { service: 'mtls-guard' } });
+  // Asynchronous writes: under load, lines written while one write is in flight go out together, off the
+  // event loop. pino flushes what is buffered when the process exits.
+  const logger = pino({ level: options.logLevel, base: { service: 'mtls-guard' } }, pino.destination({ dest: 1, sync: false }));
   const config = await loadConfig(options.config);
   const policy = policyFor(config, ownNamespace());
   const pair = await servingCertificate(options, logger);
@@ -144,7 +146,7 @@ export async function serve(options: ServeOptions): Promise<{ port: number; metr
   await source.start();
   const metrics = new Metrics(source);
   let draining = false;
-  const app = await buildApp({ pair, source, policy, logger, metrics, draining: () => draining });
+  const app = buildApp({ pair, source, policy, logger, metrics, draining: () => draining });
   const reloader = new CertificateReloader(
     options.tlsCertFile,
     options.tlsKeyFile,
@@ -170,7 +172,7 @@ export async function serve(options: ServeOptions): Promise<{ port: number; metr
     return usage(`cannot listen for ${what} on ${options.host}:${port}: ${reason}`);
   };
   try {
-    await app.listen({ port: options.port, host: options.host });
+    await app.listen(options.port, options.host);
   } catch (error) {
     reloader.stop();
     await source.stop();

@@ -85,11 +85,11 @@ export class BodyError extends Error {
 
 /** Parse a request body as JSON; keys that could poison prototypes (__proto__, constructor.prototype) are refused. */
 export function parseJsonBody(text: string): unknown {
-  if (text.trim() === '') throw new BodyError('request body is empty: expected an AdmissionReview');
   let value: unknown;
   try {
     value = JSON.parse(text);
   } catch (error) {
+    if (text.trim() === '') throw new BodyError('request body is empty: expected an AdmissionReview');
     throw new BodyError(`request body is not valid JSON: ${(error as Error).message}`);
   }
   if (text.includes('__proto__') || text.includes('constructor')) {

@@ -1,17 +1,25 @@
 /**
- * The HTTPS webhook: POST /validate, /healthz, /readyz. Nothing a client sends may crash the process or leak
- * a stack trace: every error becomes a small JSON body.
+ * The HTTPS webhook: POST /validate, GET /healthz, GET /readyz, on plain `node:https`.
+ * Three routes do not need a framework, and every pod creation in the cluster waits on this path.
+ * Nothing a client sends may crash the process or leak a stack trace: every error is a small JSON body.
  */
-import Fastify, { LogController, type FastifyReply } from 'fastify';
+import { createServer, type Server } from 'node:https';
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Logger } from 'pino';
 import type { Policy } from '../engine/evaluate.js';
 import type { StateSource } from '../state/source.js';
 import type { Metrics } from './metrics.js';
-import { parseJsonBody, type BodyError } from './admission-review.js';
+import { BodyError, parseJsonBody } from './admission-review.js';
 import { handleReview } from './review-handler.js';
 import { TLS_OPTIONS, type KeyPair } from './tls.js';
 
 export const BODY_LIMIT = 8 * 1024 * 1024;
+
+/** Longer than any client's idle timeout (Go's default is 90 s), so the client, never we, closes an idle connection. */
+export const KEEP_ALIVE_TIMEOUT_MS = 120_000;
+
+/** How long `close()` waits for in-flight reviews before cutting the remaining connections. */
+const CLOSE_GRACE_MS = 10_000;
 
 export interface AppOptions {
   pair: KeyPair;
@@ -25,68 +33,83 @@ export interface AppOptions {
   draining?: () => boolean;
 }
 
-function sendError(reply: FastifyReply, code: number, error: string): FastifyReply {
-  return reply.code(code).type('application/json').send({ error });
+export interface WebhookServer {
+  readonly server: Server;
+  listen(port: number, host: string): Promise<void>;
+  /** Stop accepting connections, finish the reviews in flight, then resolve. */
+  close(): Promise<void>;
 }
 
-export async function buildApp(options: AppOptions) {
+const ROUTES: Record<string, string> = { '/validate': 'POST', '/healthz': 'GET', '/readyz': 'GET' };
+
+function send(res: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}): void {
+  const text = JSON.stringify(body);
+  res.writeHead(status, { 'content-type': 'application/json; charset=utf-8', 'content-length': Buffer.byteLength(text), ...headers });
+  res.end(text);
+}
+
+/** Read the whole body, or undefined after answering 413 for one over the limit. */
+function readBody(req: IncomingMessage, res: ServerResponse, tooLarge: () => void): Promise<string | undefined> {
+  return new Promise((resolve) => {
+    const declared = Number(req.headers['content-length']);
+    if (declared > BODY_LIMIT) {
+      tooLarge();
+      req.resume();
+      resolve(undefined);
+      return;
+    }
+    const chunks: Buffer[] = [];
+    let length = 0;
+    const onData = (chunk: Buffer): void => {
+      length += chunk.length;
+      if (length > BODY_LIMIT) {
+        req.off('data', onData);
+        req.off('end', onEnd);
+        chunks.length = 0;
+        tooLarge();
+        req.resume();
+        resolve(undefined);
+        return;
+      }
+      chunks.push(chunk);
+    };
+    const onEnd = (): void => resolve(chunks.length === 1 ? (chunks[0] as Buffer).toString('utf8') : Buffer.concat(chunks, length).toString('utf8'));
+    req.on('data', onData);
+    req.on('end', onEnd);
+    // A client that goes away mid-body has nothing left to answer.
+    req.on('error', () => resolve(undefined));
+    res.on('close', () => resolve(undefined));
+  });
+}
+
+export function buildApp(options: AppOptions): WebhookServer {
   const { source, policy, logger, metrics } = options;
-  const app = Fastify({
-    loggerInstance: logger,
-    logController: new LogController({ disableRequestLogging: true }),
-    bodyLimit: BODY_LIMIT,
-    requestTimeout: options.requestTimeoutMs ?? 10_000,
-    connectionTimeout: options.requestTimeoutMs ?? 10_000,
-    return503OnClosing: true,
-    https: { cert: options.pair.cert, key: options.pair.key, ...TLS_OPTIONS },
-  });
-  app.server.headersTimeout = options.requestTimeoutMs ?? 10_000;
+  const timeoutMs = options.requestTimeoutMs ?? 10_000;
+  let closing = false;
 
-  // Any content type is read as JSON: the API server sends application/json, and a client that sends
-  // something else gets the same clear 400 as one that sends broken JSON.
-  app.removeAllContentTypeParsers();
-  app.addContentTypeParser('*', { parseAs: 'string' }, (_request, body, done) => {
-    try {
-      done(null, parseJsonBody(body as string));
-    } catch (error) {
-      done(error as BodyError, undefined);
-    }
-  });
+  const fail = (res: ServerResponse, status: number, error: string, headers?: Record<string, string>): void => {
+    metrics.rejectedRequests.inc({ code: String(status) });
+    send(res, status, { error }, closing ? { ...headers, connection: 'close' } : headers);
+  };
 
-  app.setErrorHandler((error: { statusCode?: number; code?: string; message?: string }, request, reply) => {
-    const status = error.statusCode ?? 500;
-    if (status === 413 || error.code === 'FST_ERR_CTP_BODY_TOO_LARGE') {
-      metrics.rejectedRequests.inc({ code: '413' });
-      return sendError(reply, 413, `request body is larger than ${BODY_LIMIT} bytes`);
-    }
-    if (status >= 400 && status < 500) {
-      metrics.rejectedRequests.inc({ code: String(status) });
-      const reason = error.message ?? 'bad request';
-      return sendError(reply, status, reason);
-    }
-    request.log.error({ err: { message: error.message, code: error.code } }, 'unexpected error while handling a request');
-    return sendError(reply, 500, 'internal error');
-  });
-
-  app.setNotFoundHandler((request, reply) => sendError(reply, 404, `no route for ${request.method} ${request.url.split('?')[0]}`));
-
-  app.get('/healthz', async () => ({ status: 'ok' }));
-  app.get('/readyz', async (_request, reply) => {
-    const resources = source.status();
-    const draining = options.draining?.() === true;
-    const ready = source.ready() && !draining;
-    const status = draining ? 'shutting down' : ready ? 'ready' : 'not ready';
-    return reply.code(ready ? 200 : 503).send({ status, tls: 'loaded', resources });
-  });
-
-  app.post('/validate', async (request, reply) => {
+  async function validate(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const text = await readBody(req, res, () => fail(res, 413, `request body is larger than ${BODY_LIMIT} bytes`, { connection: 'close' }));
+    if (text === undefined) return;
     const started = process.hrtime.bigint();
-    const outcome = await handleReview(request.body, source, policy);
+    let body: unknown;
+    try {
+      body = parseJsonBody(text);
+    } catch (error) {
+      if (!(error instanceof BodyError)) throw error;
+      fail(res, 400, error.message);
+      return;
+    }
+    const outcome = await handleReview(body, source, policy);
     const seconds = Number(process.hrtime.bigint() - started) / 1e9;
     if (outcome.kind === 'bad-request') {
-      metrics.rejectedRequests.inc({ code: '400' });
-      request.log.warn({ error: outcome.error }, 'rejected a request that is not a valid AdmissionReview');
-      return sendError(reply, 400, `invalid AdmissionReview: ${outcome.error}`);
+      logger.warn({ error: outcome.error }, 'rejected a request that is not a valid AdmissionReview');
+      fail(res, 400, `invalid AdmissionReview: ${outcome.error}`);
+      return;
     }
     const { request: review } = outcome;
     const line = {
@@ -98,12 +121,12 @@ export async function buildApp(options: AppOptions) {
       dryRun: review.dryRun === true,
     };
     if (outcome.kind === 'unavailable') {
-      metrics.rejectedRequests.inc({ code: '503' });
-      request.log.warn({ ...line, decision: 'unavailable', latencyMs: seconds * 1000 }, 'review before the cluster state synced');
-      return sendError(reply, 503, outcome.error);
+      logger.warn({ ...line, decision: 'unavailable', latencyMs: seconds * 1000 }, 'review before the cluster state synced');
+      fail(res, 503, outcome.error);
+      return;
     }
     metrics.recordReview(outcome.decision === 'skip' ? 'other' : review.kind.kind, review.operation, outcome.findings, seconds);
-    request.log.info(
+    logger.info(
       {
         ...line,
         decision: outcome.decision,
@@ -113,16 +136,53 @@ export async function buildApp(options: AppOptions) {
       },
       'review',
     );
-    return reply.code(200).send(outcome.body);
+    send(res, 200, outcome.body, closing ? { connection: 'close' } : undefined);
+  }
+
+  function readiness(res: ServerResponse): void {
+    const draining = options.draining?.() === true;
+    const ready = source.ready() && !draining;
+    const status = draining ? 'shutting down' : ready ? 'ready' : 'not ready';
+    send(res, ready ? 200 : 503, { status, tls: 'loaded', resources: source.status() });
+  }
+
+  const server = createServer({ cert: options.pair.cert, key: options.pair.key, handshakeTimeout: timeoutMs, ...TLS_OPTIONS }, (req, res) => {
+    const path = (req.url ?? '/').split('?')[0] as string;
+    const method = ROUTES[path];
+    if (method === undefined) return fail(res, 404, `no route for ${req.method} ${path}`);
+    if (req.method !== method && !(method === 'GET' && req.method === 'HEAD')) return fail(res, 405, `method not allowed: use ${method}`, { allow: method });
+    if (path === '/healthz') return send(res, 200, { status: 'ok' });
+    if (path === '/readyz') return readiness(res);
+    validate(req, res).catch((error: unknown) => {
+      logger.error({ err: { message: (error as Error).message, code: (error as NodeJS.ErrnoException).code } }, 'unexpected error while handling a request');
+      if (!res.headersSent) fail(res, 500, 'internal error');
+      else res.destroy();
+    });
   });
+  server.headersTimeout = timeoutMs;
+  server.requestTimeout = timeoutMs;
+  server.keepAliveTimeout = KEEP_ALIVE_TIMEOUT_MS;
+  server.on('secureConnection', (socket) => socket.setNoDelay(true));
 
-  const notAllowed = (allow: string) => async (_request: unknown, reply: FastifyReply) =>
-    reply.header('allow', allow).code(405).send({ error: `method not allowed: use ${allow}` });
-  app.route({ method: ['GET', 'PUT', 'PATCH', 'DELETE', 'OPTIONS'], url: '/validate', handler: notAllowed('POST') });
-  app.route({ method: ['POST', 'PUT', 'PATCH', 'DELETE', 'OPTIONS'], url: '/healthz', handler: notAllowed('GET') });
-  app.route({ method: ['POST', 'PUT', 'PATCH', 'DELETE', 'OPTIONS'], url: '/readyz', handler: notAllowed('GET') });
-
-  return app;
+  return {
+    server,
+    listen: (port, host) =>
+      new Promise<void>((resolve, reject) => {
+        server.once('error', reject);
+        server.listen(port, host, () => {
+          server.off('error', reject);
+          resolve();
+        });
+      }),
+    close: () =>
+      new Promise<void>((resolve) => {
+        closing = true;
+        const cut = setTimeout(() => server.closeAllConnections(), CLOSE_GRACE_MS);
+        server.close(() => {
+          clearTimeout(cut);
+          resolve();
+        });
+        server.closeIdleConnections();
+      }),
+  };
 }
-
-export type WebhookApp = Awaited<ReturnType<typeof buildApp>>;
