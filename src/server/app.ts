@@ -146,7 +146,19 @@ export function buildApp(options: AppOptions): WebhookServer {
     send(res, ready ? 200 : 503, { status, tls: 'loaded', resources: source.status() });
   }
 
-  const server = createServer({ cert: options.pair.cert, key: options.pair.key, handshakeTimeout: timeoutMs, ...TLS_OPTIONS }, (req, res) => {
+  const serverOptions = {
+    cert: options.pair.cert,
+    key: options.pair.key,
+    ...TLS_OPTIONS,
+    handshakeTimeout: timeoutMs,
+    headersTimeout: timeoutMs,
+    requestTimeout: timeoutMs,
+    keepAliveTimeout: KEEP_ALIVE_TIMEOUT_MS,
+    // How often slow requests are looked for: Node's default of 30 s would let a trickling client hold a
+    // connection three times longer than the timeout.
+    connectionsCheckingInterval: 1000,
+  };
+  const server = createServer(serverOptions, (req, res) => {
     const path = (req.url ?? '/').split('?')[0] as string;
     const method = ROUTES[path];
     if (method === undefined) return fail(res, 404, `no route for ${req.method} ${path}`);
@@ -159,9 +171,6 @@ export function buildApp(options: AppOptions): WebhookServer {
       else res.destroy();
     });
   });
-  server.headersTimeout = timeoutMs;
-  server.requestTimeout = timeoutMs;
-  server.keepAliveTimeout = KEEP_ALIVE_TIMEOUT_MS;
   server.on('secureConnection', (socket) => socket.setNoDelay(true));
 
   return {
