@@ -79,6 +79,14 @@ t.test('bad input gets a clear JSON error, never a crash or a stack trace', asyn
     t.equal(res.status, 413);
     t.match(res.json().error, /larger than 8388608 bytes/);
   });
+  t.test('a chunked body that grows past 8 MiB, with no Content-Length to refuse it early, gets 413', async (t) => {
+    const res = await https(webhook.port, webhook.ca, '/validate', {
+      body: Buffer.alloc(9 * 1024 * 1024, 0x20),
+      headers: { 'transfer-encoding': 'chunked' },
+    });
+    t.equal(res.status, 413);
+    t.match(res.json().error, /larger than 8388608 bytes/);
+  });
   t.test('a review of about 8 MiB below the limit is still answered', async (t) => {
     const big = { apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: 'big', namespace: 'legacy' }, data: { blob: 'x'.repeat(7 * 1024 * 1024) } };
     const res = await postReview(webhook, admissionReview(big));
@@ -142,7 +150,7 @@ t.test('metrics count decisions by rule, action, kind and operation', async (t) 
   t.match(text, /mtls_guard_review_duration_seconds_count\{kind="Pod"\} [1-9]/);
   t.match(text, /mtls_guard_cache_synced\{resource="peerauthentications"\} 1/);
   t.match(text, /mtls_guard_rejected_requests_total\{code="400"\} [1-9]/);
-  t.match(text, /mtls_guard_rejected_requests_total\{code="413"\} 1/);
+  t.match(text, /mtls_guard_rejected_requests_total\{code="413"\} 2/);
   t.match(text, /mtls_guard_decisions_total\{rule="none",action="allow",kind="other",operation="CREATE"\} [1-9]/, 'unchecked kinds share one label');
   t.notMatch(text, /kind="ConfigMap"/, 'a client cannot create label values');
 });
