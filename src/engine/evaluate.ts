@@ -14,7 +14,7 @@ import {
   type Identity,
 } from './decode.js';
 import type { Finding, RuleFinding } from './findings.js';
-import { indexPolicies, samePolicy } from './peer-authentication.js';
+import { indexPolicies, withPolicy } from './peer-authentication.js';
 import { driftOnDelete, driftOnWrite } from './rules/mtls-drift.js';
 import { podRequiresMesh } from './rules/pod-requires-mesh.js';
 import { strictRequiresMesh } from './rules/strict-requires-mesh.js';
@@ -83,9 +83,9 @@ function reviewPeerAuthentication(review: Review, identity: Required<Identity>, 
 
   const target = next.value ?? previous.value;
   if (!target) return { ok: true, value: [] };
-  const others = [...state.peerAuthentications()].filter((p) => !samePolicy(p, target));
-  const after = indexPolicies(next.value ? [...others, next.value] : others, root);
-  const before = previous.value ? indexPolicies([...others, previous.value], root) : undefined;
+  const current = state.policyIndex?.(root) ?? indexPolicies(state.peerAuthentications(), root);
+  const after = withPolicy(current, target, next.value);
+  const before = previous.value ? withPolicy(current, target, previous.value) : undefined;
 
   const found: RuleFinding[] = [];
   if (next.value) {

@@ -37,20 +37,31 @@ export function samePolicy(a: PeerAuthenticationFacts, b: PeerAuthenticationFact
   return a.namespace === b.namespace && a.name === b.name;
 }
 
-/** The policies that take effect, grouped by scope; built once per state. */
+/** Read-only lookup by namespace. */
+export interface ByNamespace<T> {
+  get(namespace: string): T | undefined;
+}
+
+/** The policies that take effect, grouped by scope; built once per state and kept until a policy changes. */
 export interface PolicyIndex {
   rootNamespace: string;
   mesh?: PeerAuthenticationFacts;
-  namespaceWide: ReadonlyMap<string, PeerAuthenticationFacts>;
+  namespaceWide: ByNamespace<PeerAuthenticationFacts>;
   /** Workload-scoped policies per namespace, oldest first. */
-  workloadScoped: ReadonlyMap<string, readonly PeerAuthenticationFacts[]>;
+  workloadScoped: ByNamespace<readonly PeerAuthenticationFacts[]>;
+  /** Every policy, by namespace: what `withPolicy` recomputes one namespace from. */
+  all: ByNamespace<readonly PeerAuthenticationFacts[]>;
 }
 
 export function indexPolicies(policies: Iterable<PeerAuthenticationFacts>, rootNamespace: string): PolicyIndex {
   let mesh: PeerAuthenticationFacts | undefined;
   const namespaceWide = new Map<string, PeerAuthenticationFacts>();
   const workloadScoped = new Map<string, PeerAuthenticationFacts[]>();
+  const all = new Map<string, PeerAuthenticationFacts[]>();
   for (const policy of policies) {
+    const inNamespace = all.get(policy.namespace);
+    if (inNamespace) inNamespace.push(policy);
+    else all.set(policy.namespace, [policy]);
     switch (scopeOf(policy, rootNamespace)) {
       case 'mesh':
         if (!mesh || olderFirst(policy, mesh) < 0) mesh = policy;
@@ -71,9 +82,34 @@ export function indexPolicies(policies: Iterable<PeerAuthenticationFacts>, rootN
     }
   }
   for (const list of workloadScoped.values()) list.sort(olderFirst);
-  const index: PolicyIndex = { rootNamespace, namespaceWide, workloadScoped };
+  const index: PolicyIndex = { rootNamespace, namespaceWide, workloadScoped, all };
   if (mesh) index.mesh = mesh;
   return index;
+}
+
+function overlay<T>(base: ByNamespace<T>, namespace: string, value: T | undefined): ByNamespace<T> {
+  return { get: (name) => (name === namespace ? value : base.get(name)) };
+}
+
+/**
+ * The index with `policy`'s namespace/name taken out and `replacement` (if any) put in: what the state would be
+ * after a review's change. Only that namespace is recomputed, so a review costs what its namespace holds,
+ * not what the whole cluster holds.
+ */
+export function withPolicy(index: PolicyIndex, policy: Pick<PeerAuthenticationFacts, 'namespace' | 'name'>, replacement?: PeerAuthenticationFacts): PolicyIndex {
+  const namespace = policy.namespace;
+  const local = (index.all.get(namespace) ?? []).filter((p) => p.namespace !== namespace || p.name !== policy.name);
+  if (replacement) local.push(replacement);
+  const partial = indexPolicies(local, index.rootNamespace);
+  const next: PolicyIndex = {
+    rootNamespace: index.rootNamespace,
+    namespaceWide: overlay(index.namespaceWide, namespace, partial.namespaceWide.get(namespace)),
+    workloadScoped: overlay(index.workloadScoped, namespace, partial.workloadScoped.get(namespace)),
+    all: overlay(index.all, namespace, local),
+  };
+  const mesh = namespace === index.rootNamespace ? partial.mesh : index.mesh;
+  if (mesh) next.mesh = mesh;
+  return next;
 }
 
 /** The winning policy at each scope for one workload. */

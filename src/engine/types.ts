@@ -1,4 +1,5 @@
 /** Plain data the policy engine works on. Adapters build these from Kubernetes objects. */
+import type { PolicyIndex } from './peer-authentication.js';
 
 export type Labels = Readonly<Record<string, string>>;
 
@@ -77,4 +78,6 @@ export interface ClusterState {
   /** The namespace's workloads for which mayBeOutsideMesh() is true: what a STRICT policy has to look at. */
   meshCandidates(namespace: string): Iterable<WorkloadFacts>;
   peerAuthentications(): Iterable<PeerAuthenticationFacts>;
+  /** indexPolicies(peerAuthentications(), rootNamespace), which a state may keep between reviews. */
+  policyIndex?(rootNamespace: string): PolicyIndex;
 }

@@ -1,5 +1,6 @@
 /** An in-memory ClusterState, indexed by namespace. Fed by manifests (`check`) or by informers (`serve`). */
 import { mayBeOutsideMesh } from '../engine/mesh.js';
+import { indexPolicies, type PolicyIndex } from '../engine/peer-authentication.js';
 import type { ClusterState, NamespaceFacts, PeerAuthenticationFacts, WorkloadFacts } from '../engine/types.js';
 
 export class MemoryState implements ClusterState {
@@ -8,6 +9,8 @@ export class MemoryState implements ClusterState {
   /** Per namespace, the workloads whose membership depends on namespace labels (see mayBeOutsideMesh). */
   readonly #candidates = new Map<string, Map<string, WorkloadFacts>>();
   readonly #policies = new Map<string, PeerAuthenticationFacts>();
+  /** Built on the first PeerAuthentication review after a policy changed. */
+  #policyIndex: PolicyIndex | undefined;
 
   namespace(name: string): NamespaceFacts | undefined {
     return this.#namespaces.get(name);
@@ -28,6 +31,11 @@ export class MemoryState implements ClusterState {
 
   peerAuthentications(): Iterable<PeerAuthenticationFacts> {
     return this.#policies.values();
+  }
+
+  policyIndex(rootNamespace: string): PolicyIndex {
+    if (this.#policyIndex?.rootNamespace !== rootNamespace) this.#policyIndex = indexPolicies(this.#policies.values(), rootNamespace);
+    return this.#policyIndex;
   }
 
   upsertNamespace(namespace: NamespaceFacts): void {
@@ -53,10 +61,11 @@ export class MemoryState implements ClusterState {
 
   upsertPeerAuthentication(policy: PeerAuthenticationFacts): void {
     this.#policies.set(`${policy.namespace}/${policy.name}`, policy);
+    this.#policyIndex = undefined;
   }
 
   deletePeerAuthentication(namespace: string, name: string): void {
-    this.#policies.delete(`${namespace}/${name}`);
+    if (this.#policies.delete(`${namespace}/${name}`)) this.#policyIndex = undefined;
   }
 
   get counts(): { namespaces: number; workloads: number; peerAuthentications: number } {
