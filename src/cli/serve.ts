@@ -20,6 +20,7 @@ import type { StateSource } from '../state/source.js';
 
 /** The bundled example manifests: the state served when no cluster is configured. */
 export const EMBEDDED_STATE = fileURLToPath(new URL('../../../examples/', import.meta.url));
+const LOG_BUFFER_BYTES = 16 * 1024 * 1024;
 const SERVICE_ACCOUNT_NAMESPACE = '/var/run/secrets/kubernetes.io/serviceaccount/namespace';
 
 export interface ServeOptions {
@@ -137,8 +138,12 @@ async function servingCertificate(options: ServeOptions, logger: Logger): Promis
 /** Start the webhook; resolves once it listens. The returned function shuts it down (also on SIGTERM). */
 export async function serve(options: ServeOptions): Promise<{ port: number; metricsPort: number; close: () => Promise<void> }> {
   // Asynchronous writes: under load, lines written while one write is in flight go out together, off the
-  // event loop. pino flushes what is buffered when the process exits.
-  const logger = pino({ level: options.logLevel, base: { service: 'mtls-guard' } }, pino.destination({ dest: 1, sync: false }));
+  // event loop; pino flushes what is buffered when the process exits. If stdout stops draining, lines past
+  // 16 MiB are dropped rather than holding up reviews.
+  const logger = pino(
+    { level: options.logLevel, base: { service: 'mtls-guard' } },
+    pino.destination({ dest: 1, sync: false, maxLength: LOG_BUFFER_BYTES }),
+  );
   const config = await loadConfig(options.config);
   const policy = policyFor(config, ownNamespace());
   const pair = await servingCertificate(options, logger);
