@@ -151,6 +151,8 @@ t.test('metrics count decisions by rule, action, kind and operation', async (t) 
   t.match(text, /mtls_guard_cache_synced\{resource="peerauthentications"\} 1/);
   t.match(text, /mtls_guard_rejected_requests_total\{code="400"\} [1-9]/);
   t.match(text, /mtls_guard_rejected_requests_total\{code="413"\} 2/);
+  t.match(text, /mtls_guard_rejected_requests_total\{code="405"\} [1-9]/, 'wrong methods are counted');
+  t.match(text, /mtls_guard_certificate_expiry_timestamp_seconds \d{10}/, 'the serving certificate expiry');
   t.match(text, /mtls_guard_decisions_total\{rule="none",action="allow",kind="other",operation="CREATE"\} [1-9]/, 'unchecked kinds share one label');
   t.notMatch(text, /kind="ConfigMap"/, 'a client cannot create label values');
 });

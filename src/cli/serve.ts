@@ -150,6 +150,7 @@ export async function serve(options: ServeOptions): Promise<{ port: number; metr
   const source = await stateSource(options, logger);
   await source.start();
   const metrics = new Metrics(source);
+  metrics.certificateExpiry.set(Date.parse(pair.notAfter) / 1000);
   let draining = false;
   const app = buildApp({ pair, source, policy, logger, metrics, draining: () => draining });
   const reloader = new CertificateReloader(
@@ -160,6 +161,7 @@ export async function serve(options: ServeOptions): Promise<{ port: number; metr
       onReload: (next) => {
         app.server.setSecureContext({ cert: next.cert, key: next.key, ...TLS_OPTIONS });
         metrics.certificateReloads.inc({ result: 'loaded' });
+        metrics.certificateExpiry.set(Date.parse(next.notAfter) / 1000);
         logger.info({ fingerprint: next.fingerprint, notAfter: next.notAfter }, 'serving certificate reloaded');
       },
       onRejected: (reason) => {

@@ -5,6 +5,7 @@
  */
 import { createServer, type Server } from 'node:https';
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import { Server as TlsServer } from 'node:tls';
 import type { Logger } from 'pino';
 import type { Policy } from '../engine/evaluate.js';
 import type { StateSource } from '../state/source.js';
@@ -18,8 +19,14 @@ export const BODY_LIMIT = 8 * 1024 * 1024;
 /** Longer than any client's idle timeout (Go's default is 90 s), so the client, never we, closes an idle connection. */
 export const KEEP_ALIVE_TIMEOUT_MS = 120_000;
 
+/** How long `close()` leaves idle kept-alive connections open, for reviews already on their way. */
+const IDLE_GRACE_MS = 1000;
+
 /** How long `close()` waits for in-flight reviews before cutting the remaining connections. */
 const CLOSE_GRACE_MS = 10_000;
+
+/** Stops listening without closing idle connections (https.Server#close closes them at once). */
+const tlsServerClose = TlsServer.prototype.close;
 
 export interface AppOptions {
   pair: KeyPair;
@@ -42,7 +49,7 @@ export interface WebhookServer {
 
 const ROUTES: Record<string, string> = { '/validate': 'POST', '/healthz': 'GET', '/readyz': 'GET' };
 
-function send(res: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}): void {
+function sendJson(res: ServerResponse, status: number, body: unknown, headers: Record<string, string>): void {
   const text = JSON.stringify(body);
   res.writeHead(status, { 'content-type': 'application/json; charset=utf-8', 'content-length': Buffer.byteLength(text), ...headers });
   res.end(text);
@@ -86,10 +93,19 @@ export function buildApp(options: AppOptions): WebhookServer {
   const { source, policy, logger, metrics } = options;
   const timeoutMs = options.requestTimeoutMs ?? 10_000;
   let closing = false;
+  const NO_HEADERS: Record<string, string> = {};
+  const CLOSE: Record<string, string> = { connection: 'close' };
+
+  // Once shutdown begins (the drain delay included), every answer ends its connection: the client opens a new
+  // one, which reaches a pod that is staying, instead of reusing one that is about to close under it.
+  const send = (res: ServerResponse, status: number, body: unknown, headers: Record<string, string> = NO_HEADERS): void => {
+    const ending = closing || options.draining?.() === true;
+    sendJson(res, status, body, ending ? (headers === NO_HEADERS ? CLOSE : { ...headers, ...CLOSE }) : headers);
+  };
 
   const fail = (res: ServerResponse, status: number, error: string, headers?: Record<string, string>): void => {
     metrics.rejectedRequests.inc({ code: String(status) });
-    send(res, status, { error }, closing ? { ...headers, connection: 'close' } : headers);
+    send(res, status, { error }, headers);
   };
 
   async function validate(req: IncomingMessage, res: ServerResponse): Promise<void> {
@@ -121,11 +137,12 @@ export function buildApp(options: AppOptions): WebhookServer {
       dryRun: review.dryRun === true,
     };
     if (outcome.kind === 'unavailable') {
-      logger.warn({ ...line, decision: 'unavailable', latencyMs: seconds * 1000 }, 'review before the cluster state synced');
+      logger.warn({ ...line, decision: 'unavailable', reason: outcome.error, latencyMs: seconds * 1000 }, 'review not judged: answered 503');
       fail(res, 503, outcome.error);
       return;
     }
-    metrics.recordReview(outcome.decision === 'skip' ? 'other' : review.kind.kind, review.operation, outcome.findings, seconds);
+    const unjudged = outcome.decision === 'retry' || outcome.decision === 'invalid' ? outcome.decision : 'allow';
+    metrics.recordReview(outcome.decision === 'skip' ? 'other' : review.kind.kind, review.operation, outcome.findings, seconds, unjudged);
     logger.info(
       {
         ...line,
@@ -136,7 +153,7 @@ export function buildApp(options: AppOptions): WebhookServer {
       },
       'review',
     );
-    send(res, 200, outcome.body, closing ? { connection: 'close' } : undefined);
+    send(res, 200, outcome.body);
   }
 
   function readiness(res: ServerResponse): void {
@@ -186,12 +203,19 @@ export function buildApp(options: AppOptions): WebhookServer {
     close: () =>
       new Promise<void>((resolve) => {
         closing = true;
+        // Stop accepting connections but, unlike https.Server#close, leave the idle ones open for a moment: a
+        // client may have written its next review on one already. That review is answered, with
+        // `Connection: close`; connections still idle after the grace period are closed, and any left after
+        // CLOSE_GRACE_MS are cut.
+        // (Called again once stopped, https.Server#close only closes idle connections and stops the slow-request check.)
+        const sweep = setTimeout(() => server.close(), IDLE_GRACE_MS);
         const cut = setTimeout(() => server.closeAllConnections(), CLOSE_GRACE_MS);
-        server.close(() => {
+        tlsServerClose.call(server, () => {
+          clearTimeout(sweep);
           clearTimeout(cut);
+          server.close();
           resolve();
         });
-        server.closeIdleConnections();
       }),
   };
 }

@@ -9,7 +9,8 @@ export class Metrics {
 
   readonly decisions = new Counter({
     name: 'mtls_guard_decisions_total',
-    help: 'Findings by rule and action, and allowed reviews without findings (rule="none", action="allow")',
+    help:
+      'Findings by rule and action; reviews without findings have rule="none" and action "allow", "retry" (denied until the cache syncs) or "invalid" (an object mtls-guard cannot read)',
     labelNames: ['rule', 'action', 'kind', 'operation'] as const,
     registers: [this.registry],
   });
@@ -24,7 +25,7 @@ export class Metrics {
 
   readonly rejectedRequests = new Counter({
     name: 'mtls_guard_rejected_requests_total',
-    help: 'Requests answered without a review: bad body (400), too large (413), wrong method (405), not synced (503)',
+    help: 'Requests answered without a review: bad body (400), unknown path (404), wrong method (405), too large (413), internal error (500), not synced (503)',
     labelNames: ['code'] as const,
     registers: [this.registry],
   });
@@ -33,6 +34,12 @@ export class Metrics {
     name: 'mtls_guard_certificate_reloads_total',
     help: 'Serving certificate reloads by result (loaded, rejected)',
     labelNames: ['result'] as const,
+    registers: [this.registry],
+  });
+
+  readonly certificateExpiry = new Gauge({
+    name: 'mtls_guard_certificate_expiry_timestamp_seconds',
+    help: 'When the serving certificate in use expires (Unix time): alert well before it',
     registers: [this.registry],
   });
 
@@ -53,8 +60,9 @@ export class Metrics {
     cacheGauge('mtls_guard_cache_objects', 'Objects held in the cluster-state cache', (s) => s.objects);
   }
 
-  recordReview(kind: string, operation: string, findings: readonly Finding[], seconds: number): void {
-    if (findings.length === 0) this.decisions.inc({ rule: 'none', action: 'allow', kind, operation });
+  /** `outcome` names reviews answered without findings: allowed, or denied before any rule ran. */
+  recordReview(kind: string, operation: string, findings: readonly Finding[], seconds: number, outcome: 'allow' | 'retry' | 'invalid' = 'allow'): void {
+    if (findings.length === 0) this.decisions.inc({ rule: 'none', action: outcome, kind, operation });
     for (const finding of findings) this.decisions.inc({ rule: finding.rule, action: finding.action, kind, operation });
     this.reviewDuration.observe({ kind }, seconds);
   }
