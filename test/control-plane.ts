@@ -5,6 +5,7 @@
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { generateKeyPairSync, randomBytes } from 'node:crypto';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { request as httpRequest } from 'node:http';
 import { request } from 'node:https';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -28,6 +29,21 @@ export interface ControlPlane {
   kubectl: (args: string[], input?: string) => KubectlResult;
   stopApiServer: () => Promise<void>;
   startApiServer: () => Promise<void>;
+  /** Freeze (SIGSTOP) and thaw (SIGCONT) kube-apiserver: its sockets stay open but nothing is answered. */
+  pauseApiServer: () => void;
+  resumeApiServer: () => void;
+  /** Stop etcd (SIGKILL by default: a crash), and start it again on the same ports and data directory. */
+  stopEtcd: (signal?: NodeJS.Signals) => Promise<void>;
+  startEtcd: () => Promise<void>;
+  /** A second kube-apiserver on the same etcd (as in an HA control plane), with its own kubeconfig. */
+  addApiServer: () => Promise<ExtraApiServer>;
+  stop: () => Promise<void>;
+}
+
+export interface ExtraApiServer {
+  server: string;
+  kubeconfig: string;
+  kubectl: (args: string[], input?: string) => KubectlResult;
   stop: () => Promise<void>;
 }
 
@@ -54,7 +70,9 @@ const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 function getJson(url: string, token: string, ca: string): Promise<{ status: number; body: string }> {
   return new Promise((resolve, reject) => {
-    const req = request(url, { headers: { authorization: `Bearer ${token}` }, ca, timeout: 2000 }, (res) => {
+    const send = url.startsWith('http:') ? httpRequest : request;
+    const headers = token ? { authorization: `Bearer ${token}` } : {};
+    const req = send(url, { headers, ...(ca ? { ca } : {}), timeout: 2000 }, (res) => {
       let body = '';
       res.on('data', (c) => (body += c));
       res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
@@ -74,6 +92,8 @@ function stopProcess(child: ChildProcess | undefined, signal: NodeJS.Signals = '
       resolve();
     });
     child.kill(signal);
+    // A paused (SIGSTOP) process only acts on the signal once it runs again.
+    child.kill('SIGCONT');
   });
 }
 
@@ -86,34 +106,44 @@ export async function startControlPlane(): Promise<ControlPlane> {
   const { privateKey } = generateKeyPairSync('rsa', { modulusLength: 2048 });
   writeFileSync(join(dir, 'sa.key'), privateKey.export({ type: 'pkcs8', format: 'pem' }));
 
-  const etcd = spawn(
-    join(bin, 'etcd'),
-    [
-      '--name=test',
-      `--data-dir=${join(dir, 'etcd')}`,
-      `--listen-client-urls=http://127.0.0.1:${etcdClient}`,
-      `--advertise-client-urls=http://127.0.0.1:${etcdClient}`,
-      `--listen-peer-urls=http://127.0.0.1:${etcdPeer}`,
-      `--initial-advertise-peer-urls=http://127.0.0.1:${etcdPeer}`,
-      `--initial-cluster=test=http://127.0.0.1:${etcdPeer}`,
-      '--unsafe-no-fsync',
-      '--log-level=warn',
-    ],
-    { stdio: 'ignore' },
-  );
+  let etcd: ChildProcess | undefined;
+  const startEtcd = async (): Promise<void> => {
+    etcd = spawn(
+      join(bin, 'etcd'),
+      [
+        '--name=test',
+        `--data-dir=${join(dir, 'etcd')}`,
+        `--listen-client-urls=http://127.0.0.1:${etcdClient}`,
+        `--advertise-client-urls=http://127.0.0.1:${etcdClient}`,
+        `--listen-peer-urls=http://127.0.0.1:${etcdPeer}`,
+        `--initial-advertise-peer-urls=http://127.0.0.1:${etcdPeer}`,
+        `--initial-cluster=test=http://127.0.0.1:${etcdPeer}`,
+        '--unsafe-no-fsync',
+        '--log-level=warn',
+      ],
+      { stdio: 'ignore' },
+    );
+    const deadline = Date.now() + 60_000;
+    while (Date.now() < deadline) {
+      if (etcd.exitCode !== null) throw new Error(`etcd exited ${etcd.exitCode}`);
+      const health = await getJson(`http://127.0.0.1:${etcdClient}/health`, '', '').catch(() => undefined);
+      if (health?.status === 200 && health.body.includes('"health":"true"')) return;
+      await sleep(100);
+    }
+    throw new Error('etcd not healthy after 60 s');
+  };
+  const stopEtcd = (signal: NodeJS.Signals = 'SIGKILL'): Promise<void> => stopProcess(etcd, signal);
 
-  let apiServer: ChildProcess | undefined;
-  const server = `https://127.0.0.1:${apiPort}`;
-  const caFile = join(dir, 'certs', 'apiserver.crt');
-  const startApiServer = async (): Promise<void> => {
-    apiServer = spawn(
+  /** Spawn a kube-apiserver on `port` (serving certificate in `certDir`), kept in `set`, and wait until it is ready. */
+  const launchApiServer = async (port: number, certDir: string, set: (child: ChildProcess) => void): Promise<void> => {
+    const child = spawn(
       join(bin, 'kube-apiserver'),
       [
         `--etcd-servers=http://127.0.0.1:${etcdClient}`,
         '--bind-address=127.0.0.1',
         '--advertise-address=127.0.0.1',
-        `--secure-port=${apiPort}`,
-        `--cert-dir=${join(dir, 'certs')}`,
+        `--secure-port=${port}`,
+        `--cert-dir=${certDir}`,
         '--service-cluster-ip-range=10.0.0.0/24',
         '--service-account-issuer=https://kubernetes.default.svc',
         `--service-account-key-file=${join(dir, 'sa.key')}`,
@@ -125,50 +155,92 @@ export async function startControlPlane(): Promise<ControlPlane> {
       ],
       { stdio: ['ignore', 'ignore', 'pipe'] },
     );
+    set(child);
     let log = '';
-    apiServer.stderr?.on('data', (c: Buffer) => {
+    child.stderr?.on('data', (c: Buffer) => {
       log = (log + c.toString()).slice(-4000);
     });
+    const ca = join(certDir, 'apiserver.crt');
     const deadline = Date.now() + 120_000;
     while (Date.now() < deadline) {
-      if (apiServer.exitCode !== null) throw new Error(`kube-apiserver exited ${apiServer.exitCode}: ${log}`);
-      if (existsSync(caFile)) {
-        const ready = await getJson(`${server}/readyz`, token, readFileSync(caFile, 'utf8')).catch(() => undefined);
+      if (child.exitCode !== null) throw new Error(`kube-apiserver exited ${child.exitCode}: ${log}`);
+      if (existsSync(ca)) {
+        const ready = await getJson(`https://127.0.0.1:${port}/readyz`, token, readFileSync(ca, 'utf8')).catch(() => undefined);
         if (ready?.body === 'ok') return;
       }
       await sleep(200);
     }
     throw new Error(`kube-apiserver not ready after 120 s: ${log}`);
   };
+  const writeKubeconfig = (file: string, server: string, ca: string): void =>
+    writeFileSync(
+      file,
+      `apiVersion: v1
+kind: Config
+clusters: [{ name: test, cluster: { server: "${server}", certificate-authority: "${ca}" } }]
+users: [{ name: admin, user: { token: "${token}" } }]
+contexts: [{ name: test, context: { cluster: test, user: admin } }]
+current-context: test
+`,
+    );
+  const kubectlWith = (file: string) => (args: string[], input?: string): KubectlResult => {
+    // Bounded, so that a test against a stopped or paused API server fails instead of hanging.
+    const run = spawnSync('kubectl', ['--kubeconfig', file, ...args], { input: input ?? '', encoding: 'utf8', timeout: 120_000 });
+    return { code: run.status ?? -1, stdout: run.stdout, stderr: run.stderr };
+  };
+
+  let apiServer: ChildProcess | undefined;
+  const server = `https://127.0.0.1:${apiPort}`;
+  const caFile = join(dir, 'certs', 'apiserver.crt');
+  const startApiServer = (): Promise<void> => launchApiServer(apiPort, join(dir, 'certs'), (child) => (apiServer = child));
+  const extras: ChildProcess[] = [];
+  const addApiServer = async (): Promise<ExtraApiServer> => {
+    const port = await freePort();
+    let child: ChildProcess | undefined;
+    await launchApiServer(port, join(dir, `certs-${port}`), (c) => extras.push((child = c)));
+    const extraConfig = join(dir, `kubeconfig-${port}`);
+    writeKubeconfig(extraConfig, `https://127.0.0.1:${port}`, join(dir, `certs-${port}`, 'apiserver.crt'));
+    return { server: `https://127.0.0.1:${port}`, kubeconfig: extraConfig, kubectl: kubectlWith(extraConfig), stop: () => stopProcess(child) };
+  };
 
   const kubeconfig = join(dir, 'kubeconfig');
   const stop = async (): Promise<void> => {
+    await Promise.all(extras.map((child) => stopProcess(child)));
     await stopProcess(apiServer);
     await stopProcess(etcd);
     rmSync(dir, { recursive: true, force: true });
   };
   try {
+    await startEtcd();
     await startApiServer();
   } catch (error) {
     await stop();
     throw error;
   }
-  writeFileSync(
-    kubeconfig,
-    `apiVersion: v1
-kind: Config
-clusters: [{ name: test, cluster: { server: "${server}", certificate-authority: "${caFile}" } }]
-users: [{ name: admin, user: { token: "${token}" } }]
-contexts: [{ name: test, context: { cluster: test, user: admin } }]
-current-context: test
-`,
-  );
-  const kubectl = (args: string[], input?: string): KubectlResult => {
-    const run = spawnSync('kubectl', ['--kubeconfig', kubeconfig, ...args], { input: input ?? '', encoding: 'utf8' });
-    return { code: run.status ?? -1, stdout: run.stdout, stderr: run.stderr };
-  };
+  writeKubeconfig(kubeconfig, server, caFile);
+  const kubectl = kubectlWith(kubeconfig);
   const version = (JSON.parse(kubectl(['version', '-o', 'json']).stdout) as { serverVersion?: { gitVersion?: string } }).serverVersion?.gitVersion ?? '';
-  return { server, kubeconfig, token, caFile, dir, version, kubectl, stopApiServer: () => stopProcess(apiServer), startApiServer, stop };
+  const signalApiServer = (signal: NodeJS.Signals) => (): void => {
+    if (!apiServer || apiServer.exitCode !== null || apiServer.signalCode !== null) throw new Error('kube-apiserver is not running');
+    apiServer.kill(signal);
+  };
+  return {
+    server,
+    kubeconfig,
+    token,
+    caFile,
+    dir,
+    version,
+    kubectl,
+    stopApiServer: () => stopProcess(apiServer),
+    startApiServer,
+    pauseApiServer: signalApiServer('SIGSTOP'),
+    resumeApiServer: signalApiServer('SIGCONT'),
+    stopEtcd,
+    startEtcd,
+    addApiServer,
+    stop,
+  };
 }
 
 /** The real helm, built (or reused from the cache) by tools/build-helm.sh. */

@@ -5,7 +5,11 @@
  *
  * - The list is paginated and decoded page by page; keys missing from a relist are deleted.
  * - The watch asks the server to end it after `watchTimeoutSeconds`, and resumes from the last resourceVersion.
- * - A watchdog abandons a watch that has been silent for too long (a paused or partitioned API server).
+ * - A watchdog abandons a watch that has been silent for too long (a paused or partitioned API server): no event,
+ *   bookmark or end of the watch for `watchTimeoutSeconds` + `watchdogGraceMs`. That sum bounds how long a hung API
+ *   server goes unnoticed, so the default watch is short (60 s), not client-go's 5-10 min. Bookmarks cannot serve
+ *   as a heartbeat instead: the watch cache sends them about once a minute and 2 s before a watch's deadline, but
+ *   only once it has seen an event, and it may skip them, so a quiet resource can go minutes without one.
  * - Every `relistIntervalMs` the resource is listed again from scratch.
  * - Any error marks the resource unsynced and retries with exponential backoff until a list succeeds.
  */
@@ -13,6 +17,10 @@ import { request as httpsRequest, type RequestOptions } from 'node:https';
 import { request as httpRequest } from 'node:http';
 import { Watch, type KubeConfig } from '@kubernetes/client-node';
 import type { Logger } from 'pino';
+
+/** Defaults: a hung API server is noticed within DEFAULT_WATCH_TIMEOUT_SECONDS + DEFAULT_WATCHDOG_GRACE_MS. */
+export const DEFAULT_WATCH_TIMEOUT_SECONDS = 60;
+export const DEFAULT_WATCHDOG_GRACE_MS = 15_000;
 
 export interface ReflectorStore {
   /** The key of an object (namespace/name), or undefined when it has none. */
@@ -83,8 +91,8 @@ export class Reflector {
   constructor(options: ReflectorOptions) {
     this.#o = {
       pageSize: 500,
-      watchTimeoutSeconds: 300,
-      watchdogGraceMs: 30_000,
+      watchTimeoutSeconds: DEFAULT_WATCH_TIMEOUT_SECONDS,
+      watchdogGraceMs: DEFAULT_WATCHDOG_GRACE_MS,
       relistIntervalMs: 15 * 60_000,
       backoffInitialMs: 500,
       backoffMaxMs: 30_000,

@@ -23,8 +23,13 @@ export interface E2E {
   /** The webhook's log lines so far (pino JSON). */
   logs: () => string;
   ready: () => Promise<boolean>;
-  register: () => Promise<void>;
+  /** The webhook's URL, as registered. */
+  url: string;
+  /** Register the webhook (by default with test/e2e/webhook-configuration.ts) and wait until it rejects a known-bad Deployment. */
+  register: (configuration?: Record<string, unknown>) => Promise<void>;
   stopWebhook: () => Promise<void>;
+  /** Start `mtls-guard serve` again after stopWebhook(), on the same port and certificate, and wait until it is ready. */
+  startWebhook: () => Promise<void>;
   stop: () => Promise<void>;
 }
 
@@ -84,29 +89,28 @@ export async function startE2E(): Promise<E2E> {
     const webhookPort = await freePort();
     const metricsPort = await freePort();
     let logs = '';
-    webhook = spawn(
-      process.execPath,
-      [cli, 'serve', '--kubeconfig', plane.kubeconfig, '--host', '127.0.0.1', '--port', String(webhookPort), '--metrics-port', String(metricsPort),
-        '--tls-cert-file', join(dir, 'tls.crt'), '--tls-key-file', join(dir, 'tls.key')],
-      { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, POD_NAMESPACE: 'mtls-guard' } },
-    );
-    webhook.stdout?.on('data', (c: Buffer) => (logs += c.toString()));
-    webhook.stderr?.on('data', (c: Buffer) => (logs += c.toString()));
     const ready = async (): Promise<boolean> => {
       if (webhook?.exitCode !== null) throw new Error(`mtls-guard exited: ${logs}`);
       return (await https(webhookPort, ca, '/readyz').catch(() => undefined))?.status === 200;
     };
-    await until('mtls-guard is ready', ready, 60_000);
+    const startWebhook = async (): Promise<void> => {
+      webhook = spawn(
+        process.execPath,
+        [cli, 'serve', '--kubeconfig', plane.kubeconfig, '--host', '127.0.0.1', '--port', String(webhookPort), '--metrics-port', String(metricsPort),
+          '--tls-cert-file', join(dir, 'tls.crt'), '--tls-key-file', join(dir, 'tls.key')],
+        { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, POD_NAMESPACE: 'mtls-guard' } },
+      );
+      webhook.stdout?.on('data', (c: Buffer) => (logs += c.toString()));
+      webhook.stderr?.on('data', (c: Buffer) => (logs += c.toString()));
+      await until('mtls-guard is ready', ready, 60_000);
+    };
+    await startWebhook();
 
     const kubectl = plane.kubectl;
-    const register = async (): Promise<void> => {
-      const configuration = webhookConfiguration({
-        name: 'mtls-guard',
-        url: `https://127.0.0.1:${webhookPort}/validate`,
-        caBundle: ca,
-        exempt: EXEMPT,
-        rootNamespace: 'istio-system',
-      });
+    const url = `https://127.0.0.1:${webhookPort}/validate`;
+    const register = async (
+      configuration: Record<string, unknown> = webhookConfiguration({ name: 'mtls-guard', url, caBundle: ca, exempt: EXEMPT, rootNamespace: 'istio-system' }),
+    ): Promise<void> => {
       const applied = kubectl(['apply', '-f', '-'], stringify(configuration));
       if (applied.code !== 0) throw new Error(`registering the webhook failed: ${applied.stderr}`);
       if (kubectl(['apply', '-f', '-'], PROBE.split('---')[0]).code !== 0) throw new Error('cannot create the probe namespace');
@@ -115,7 +119,7 @@ export async function startE2E(): Promise<E2E> {
         return probe.code !== 0 && probe.stderr.includes('workloads.mtls-guard.dev');
       });
     };
-    return { plane, kubectl, webhookPort, ca, logs: () => logs, ready, register, stopWebhook, stop };
+    return { plane, kubectl, webhookPort, ca, logs: () => logs, ready, url, register, stopWebhook, startWebhook, stop };
   } catch (error) {
     await stop();
     throw error;
