@@ -58,6 +58,15 @@ function isObject(value: unknown): value is Obj {
 
 class FieldError extends Error {}
 
+const QUOTED_LIMIT = 64;
+
+/** A value as JSON for an error message: short, whatever the client sent (however long or deeply nested). */
+function quote(value: unknown): string {
+  if (typeof value === 'object' && value !== null) return Array.isArray(value) ? 'a list' : 'an object';
+  const text = typeof value === 'string' ? JSON.stringify(value.slice(0, QUOTED_LIMIT + 1)) : String(value);
+  return text.length > QUOTED_LIMIT ? `${text.slice(0, QUOTED_LIMIT)}…` : text;
+}
+
 function field(parent: Obj, key: string, path: string): Obj | undefined {
   const value = parent[key];
   if (value === undefined || value === null) return undefined;
@@ -71,7 +80,7 @@ function stringMap(parent: Obj | undefined, key: string, path: string): Labels {
   if (!isObject(value)) throw new FieldError(`${path}.${key} must be a map of strings`);
   const out: Record<string, string> = {};
   for (const [k, v] of Object.entries(value)) {
-    if (typeof v !== 'string') throw new FieldError(`${path}.${key}["${k}"] must be a string`);
+    if (typeof v !== 'string') throw new FieldError(`${path}.${key}[${quote(k)}] must be a string`);
     out[k] = v;
   }
   return out;
@@ -223,7 +232,7 @@ function mtlsMode(value: Obj | undefined, path: string): MtlsMode {
   const mode = value?.['mode'];
   if (mode === undefined || mode === null) return 'UNSET';
   if (typeof mode !== 'string' || !(MTLS_MODES as readonly string[]).includes(mode)) {
-    throw new FieldError(`${path}.mode must be one of ${MTLS_MODES.join(', ')} (got ${JSON.stringify(mode)})`);
+    throw new FieldError(`${path}.mode must be one of ${MTLS_MODES.join(', ')} (got ${quote(mode)})`);
   }
   return mode as MtlsMode;
 }
@@ -234,7 +243,7 @@ export function decodePeerAuthentication(object: unknown, identity: Required<Ide
     const metadata = field(root, 'metadata', '') ?? {};
     const createdAt = optionalString(metadata, 'creationTimestamp', 'metadata');
     if (createdAt !== undefined && Number.isNaN(Date.parse(createdAt))) {
-      throw new FieldError(`metadata.creationTimestamp is not a timestamp (got ${JSON.stringify(createdAt)})`);
+      throw new FieldError(`metadata.creationTimestamp is not a timestamp (got ${quote(createdAt)})`);
     }
     const spec = field(root, 'spec', '');
     const selector = stringMap(spec ? field(spec, 'selector', 'spec') : undefined, 'matchLabels', 'spec.selector');
@@ -243,7 +252,7 @@ export function decodePeerAuthentication(object: unknown, identity: Required<Ide
     for (const [key, value] of Object.entries(ports ?? {})) {
       const port = Number(key);
       if (!/^\d+$/.test(key) || port < 1 || port > 65535) {
-        throw new FieldError(`spec.portLevelMtls key ${JSON.stringify(key)} must be a port number from 1 to 65535`);
+        throw new FieldError(`spec.portLevelMtls key ${quote(key)} must be a port number from 1 to 65535`);
       }
       if (!isObject(value)) throw new FieldError(`spec.portLevelMtls.${key} must be an object`);
       portLevel.push({ port, mode: mtlsMode(value, `spec.portLevelMtls.${key}`) });

@@ -52,10 +52,10 @@ export const ADMISSION_REVIEW_SCHEMA = {
         oldObject: OBJECT_OR_NULL,
         dryRun: { type: 'boolean' },
       },
-      if: { properties: { operation: { enum: ['CREATE', 'UPDATE'] } } },
+      if: { required: ['operation'], properties: { operation: { enum: ['CREATE', 'UPDATE'] } } },
       then: { required: ['object'], properties: { object: { type: 'object' } } },
       else: {
-        if: { properties: { operation: { const: 'DELETE' } } },
+        if: { required: ['operation'], properties: { operation: { const: 'DELETE' } } },
         then: { required: ['oldObject'], properties: { oldObject: { type: 'object' } } },
       },
     },
@@ -142,7 +142,13 @@ export interface AdmissionReviewResponse {
 const WARNINGS_BUDGET = 4096;
 const AUDIT_VALUE_LIMIT = 1024;
 
+/** Longer denial messages are cut: an answer stays small whatever the object under review holds. */
+const MESSAGE_LIMIT = 16 * 1024;
+
 export function review(response: AdmissionResponse): AdmissionReviewResponse {
+  if (response.status && response.status.message.length > MESSAGE_LIMIT) {
+    response.status = { ...response.status, message: `${response.status.message.slice(0, MESSAGE_LIMIT)}…` };
+  }
   return { apiVersion: 'admission.k8s.io/v1', kind: 'AdmissionReview', response };
 }
 

@@ -4,7 +4,8 @@
  * Nothing a client sends may crash the process or leak a stack trace: every error is a small JSON body.
  */
 import { createServer, type Server } from 'node:https';
-import type { IncomingMessage, ServerResponse } from 'node:http';
+import { STATUS_CODES, type IncomingMessage, type ServerResponse } from 'node:http';
+import type { Duplex } from 'node:stream';
 import { Server as TlsServer } from 'node:tls';
 import type { Logger } from 'pino';
 import type { Policy } from '../engine/evaluate.js';
@@ -15,6 +16,9 @@ import { handleReview } from './review-handler.js';
 import { TLS_OPTIONS, type KeyPair } from './tls.js';
 
 export const BODY_LIMIT = 8 * 1024 * 1024;
+
+/** Request bodies held in memory at once, across connections: beyond it, 503 (failurePolicy decides), not OOM. */
+export const IN_FLIGHT_LIMIT = 4 * BODY_LIMIT;
 
 /** Longer than any client's idle timeout (Go's default is 90 s), so the client, never we, closes an idle connection. */
 export const KEEP_ALIVE_TIMEOUT_MS = 120_000;
@@ -47,6 +51,13 @@ export interface WebhookServer {
   close(): Promise<void>;
 }
 
+/** Status and message for the HTTP parser's and the server's own errors, by Node's error code. */
+const CLIENT_ERRORS: Record<string, [number, string]> = {
+  ERR_HTTP_REQUEST_TIMEOUT: [408, 'the request took too long to arrive'],
+  HPE_HEADER_OVERFLOW: [431, 'request headers are too large'],
+  HPE_INVALID_EOF_STATE: [400, 'the request ended before its body was complete'],
+};
+
 const ROUTES: Record<string, string> = { '/validate': 'POST', '/healthz': 'GET', '/readyz': 'GET' };
 
 function sendJson(res: ServerResponse, status: number, body: unknown, headers: Record<string, string>): void {
@@ -56,43 +67,70 @@ function sendJson(res: ServerResponse, status: number, body: unknown, headers: R
 }
 
 /** Read the whole body, or undefined after answering 413 for one over the limit. */
-function readBody(req: IncomingMessage, res: ServerResponse, tooLarge: () => void): Promise<string | undefined> {
+/** Bytes of request bodies being read across all connections, and how many may be. */
+interface InFlightBytes {
+  used: number;
+  readonly limit: number;
+}
+
+/** Read the whole body; undefined after `refuse` answered it (413 too large, 503 too much in flight) or the client left. */
+function readBody(req: IncomingMessage, res: ServerResponse, inFlight: InFlightBytes, refuse: (status: 413 | 503) => void): Promise<string | undefined> {
   return new Promise((resolve) => {
-    const declared = Number(req.headers['content-length']);
-    if (declared > BODY_LIMIT) {
-      tooLarge();
-      req.resume();
-      resolve(undefined);
-      return;
-    }
     const chunks: Buffer[] = [];
     let length = 0;
+    let done = false;
+    const finish = (text: string | undefined): void => {
+      if (done) return;
+      done = true;
+      inFlight.used -= length;
+      chunks.length = 0;
+      resolve(text);
+    };
+    const stop = (status: 413 | 503): void => {
+      req.off('data', onData);
+      req.off('end', onEnd);
+      refuse(status);
+      req.resume();
+      finish(undefined);
+    };
     const onData = (chunk: Buffer): void => {
       length += chunk.length;
-      if (length > BODY_LIMIT) {
-        req.off('data', onData);
-        req.off('end', onEnd);
-        chunks.length = 0;
-        tooLarge();
-        req.resume();
-        resolve(undefined);
-        return;
-      }
+      inFlight.used += chunk.length;
+      if (length > BODY_LIMIT) return stop(413);
+      if (inFlight.used > inFlight.limit) return stop(503);
       chunks.push(chunk);
     };
-    const onEnd = (): void => resolve(chunks.length === 1 ? (chunks[0] as Buffer).toString('utf8') : Buffer.concat(chunks, length).toString('utf8'));
+    const onEnd = (): void => finish(chunks.length === 1 ? (chunks[0] as Buffer).toString('utf8') : Buffer.concat(chunks, length).toString('utf8'));
+    if (Number(req.headers['content-length']) > BODY_LIMIT) return stop(413);
     req.on('data', onData);
     req.on('end', onEnd);
     // A client that goes away mid-body has nothing left to answer.
-    req.on('error', () => resolve(undefined));
-    res.on('close', () => resolve(undefined));
+    req.on('error', () => finish(undefined));
+    res.on('close', () => finish(undefined));
   });
+}
+
+/**
+ * Parsing JSON can take 60 times the memory of its text: 8 MiB of `[{},{},...]` is millions of objects. Bodies
+ * this large are looked at before parsing; no real AdmissionReview comes near the limit on containers.
+ */
+const LARGE_BODY_BYTES = 256 * 1024;
+const MAX_CONTAINERS = 200_000;
+
+/** More than `limit` `{` and `[` characters (strings included, so this errs on the side of refusing)? */
+function tooManyContainers(text: string, limit: number): boolean {
+  let count = 0;
+  for (const open of ['{', '[']) {
+    for (let i = text.indexOf(open); i !== -1; i = text.indexOf(open, i + 1)) if (++count > limit) return true;
+  }
+  return false;
 }
 
 export function buildApp(options: AppOptions): WebhookServer {
   const { source, policy, logger, metrics } = options;
   const timeoutMs = options.requestTimeoutMs ?? 10_000;
   let closing = false;
+  const inFlight: InFlightBytes = { used: 0, limit: IN_FLIGHT_LIMIT };
   const NO_HEADERS: Record<string, string> = {};
   const CLOSE: Record<string, string> = { connection: 'close' };
 
@@ -109,8 +147,16 @@ export function buildApp(options: AppOptions): WebhookServer {
   };
 
   async function validate(req: IncomingMessage, res: ServerResponse): Promise<void> {
-    const text = await readBody(req, res, () => fail(res, 413, `request body is larger than ${BODY_LIMIT} bytes`, { connection: 'close' }));
+    const text = await readBody(req, res, inFlight, (status) =>
+      status === 413
+        ? fail(res, 413, `request body is larger than ${BODY_LIMIT} bytes`, CLOSE)
+        : fail(res, 503, `mtls-guard is reading more than ${IN_FLIGHT_LIMIT} bytes of requests at once; retry`, CLOSE),
+    );
     if (text === undefined) return;
+    if (text.length > LARGE_BODY_BYTES && tooManyContainers(text, MAX_CONTAINERS)) {
+      fail(res, 400, `request body holds more than ${MAX_CONTAINERS} JSON objects and arrays: not an AdmissionReview the API server sends`);
+      return;
+    }
     const started = process.hrtime.bigint();
     let body: unknown;
     try {
@@ -189,6 +235,24 @@ export function buildApp(options: AppOptions): WebhookServer {
     });
   });
   server.on('secureConnection', (socket) => socket.setNoDelay(true));
+  // Requests that never become a request (malformed or truncated HTTP, headers or body too slow) get the same
+  // small JSON error as everything else, and the connection is closed.
+  server.on('clientError', (error: NodeJS.ErrnoException, socket: Duplex) => {
+    const inProgress = (socket as Duplex & { _httpMessage?: { headersSent?: boolean } })._httpMessage;
+    const httpLevel = error.code === 'ERR_HTTP_REQUEST_TIMEOUT' || error.code?.startsWith('HPE_') === true;
+    // TLS-level failures (a handshake that times out or fails) have no HTTP to answer in.
+    if (!httpLevel || !socket.writable || inProgress?.headersSent) {
+      socket.destroy();
+      return;
+    }
+    const [status, message] = CLIENT_ERRORS[error.code ?? ''] ?? [400, 'malformed HTTP request'];
+    metrics.rejectedRequests.inc({ code: String(status) });
+    const body = JSON.stringify({ error: message });
+    socket.end(
+      `HTTP/1.1 ${status} ${STATUS_CODES[status]}\r\ncontent-type: application/json; charset=utf-8\r\n` +
+        `content-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n${body}`,
+    );
+  });
 
   return {
     server,
