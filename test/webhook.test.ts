@@ -99,6 +99,30 @@ t.test('bad input gets a clear JSON error, never a crash or a stack trace', asyn
     t.equal(res.status, 400);
     t.match(res.json().error, /nested too deeply|forbidden/);
   });
+  t.test('bodies that stop arriving get 408 after 10 s, and release their memory though the clients keep their connections open', async (t) => {
+    // Four clients each send just under 8 MiB of an 8 MiB body, then nothing, and never close their side
+    // (allowHalfOpen). Unless the server closes these connections, their bytes fill the 32 MiB in-flight budget
+    // and every later review gets 503.
+    const stalled = await Promise.all(
+      Array.from({ length: 4 }, async () => {
+        const socket = connect({ host: '127.0.0.1', port: webhook.port, ca: webhook.ca, servername: 'localhost', allowHalfOpen: true } as Parameters<typeof connect>[0]);
+        let received = '';
+        socket.on('data', (chunk: Buffer) => (received += chunk.toString()));
+        socket.on('error', () => undefined);
+        await new Promise<void>((resolve) => socket.once('secureConnect', () => resolve()));
+        socket.write('POST /validate HTTP/1.1\r\nhost: localhost\r\ncontent-type: application/json\r\ncontent-length: 8388608\r\n\r\n');
+        socket.write(Buffer.alloc(8388608 - 10, 0x20));
+        return { socket, received: () => received };
+      }),
+    );
+    const started = Date.now();
+    while (stalled.some((s) => !s.received().startsWith('HTTP/1.1 408 ')) && Date.now() - started < 20_000) await new Promise((r) => setTimeout(r, 100));
+    t.ok(stalled.every((s) => /^HTTP\/1\.1 408 [\s\S]*"error":"the request took too long to arrive"/.test(s.received())), 'each gets a JSON 408');
+    await new Promise((r) => setTimeout(r, 500));
+    const after = await postReview(webhook, admissionReview({ apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: 'c', namespace: 'legacy' } }));
+    t.equal(after.status, 200, 'a review afterwards is answered, not refused for want of memory budget');
+    for (const s of stalled) s.socket.destroy();
+  });
   t.test('the server still answers after all of that', async (t) => {
     const res = await https(webhook.port, webhook.ca, '/healthz');
     t.equal(res.status, 200);

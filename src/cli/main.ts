@@ -111,7 +111,8 @@ async function runServe(args: string[], io: Io): Promise<number> {
   await new Promise<void>((resolve) => {
     const stop = (): void => {
       // Stop accepting, finish in-flight reviews, then exit; a stuck drain is cut short.
-      setTimeout(() => process.exit(1), 30_000 + options.shutdownDelayMs).unref();
+      // Before the chart's terminationGracePeriodSeconds (delay + 25 s) runs out, so exit-time log flushing still happens.
+      setTimeout(() => process.exit(1), 20_000 + options.shutdownDelayMs).unref();
       server.close().then(resolve, resolve);
     };
     process.once('SIGTERM', stop);

@@ -234,6 +234,8 @@ export function buildApp(options: AppOptions): WebhookServer {
       else res.destroy();
     });
   });
+  // A backstop for any socket silent for longer than an idle keep-alive connection may be.
+  server.setTimeout(KEEP_ALIVE_TIMEOUT_MS + 10_000);
   server.on('secureConnection', (socket) => socket.setNoDelay(true));
   // Requests that never become a request (malformed or truncated HTTP, headers or body too slow) get the same
   // small JSON error as everything else, and the connection is closed.
@@ -248,6 +250,9 @@ export function buildApp(options: AppOptions): WebhookServer {
     const [status, message] = CLIENT_ERRORS[error.code ?? ''] ?? [400, 'malformed HTTP request'];
     metrics.rejectedRequests.inc({ code: String(status) });
     const body = JSON.stringify({ error: message });
+    // end() only closes our side: a client that never closes its own would keep the socket, and the bytes
+    // its body holds in the in-flight budget, forever.
+    socket.once('finish', () => socket.destroy());
     socket.end(
       `HTTP/1.1 ${status} ${STATUS_CODES[status]}\r\ncontent-type: application/json; charset=utf-8\r\n` +
         `content-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n${body}`,
