@@ -105,7 +105,8 @@ t.test('bad input gets a clear JSON error, never a crash or a stack trace', asyn
     // and every later review gets 503.
     const stalled = await Promise.all(
       Array.from({ length: 4 }, async () => {
-        const socket = connect({ host: '127.0.0.1', port: webhook.port, ca: webhook.ca, servername: 'localhost', allowHalfOpen: true } as Parameters<typeof connect>[0]);
+        const options = { host: '127.0.0.1', port: webhook.port, ca: webhook.ca, servername: 'localhost', allowHalfOpen: true };
+        const socket = connect(options);
         let received = '';
         socket.on('data', (chunk: Buffer) => (received += chunk.toString()));
         socket.on('error', () => undefined);
