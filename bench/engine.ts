@@ -3,9 +3,10 @@
  * STRICT over 100,000 pods in 2,000 namespaces. Baseline, in the same run: the same STRICT decision by a full
  * scan of every pod (what the engine did before the per-namespace candidate index).
  */
-import { buildState } from '../src/check/check.js';
+import { buildState } from '../src/state/build-state.js';
 import { DEFAULT_CONFIG, type Config } from '../src/config/config.js';
-import { evaluate, policyFor } from '../src/engine/evaluate.js';
+import { policyFor } from '../src/config/config.js';
+import { evaluate } from '../src/engine/evaluate.js';
 import { membership } from '../src/engine/mesh.js';
 import { applicablePolicies, governs, indexPolicies } from '../src/engine/peer-authentication.js';
 import type { ClusterState, PeerAuthenticationFacts } from '../src/engine/types.js';

@@ -7,7 +7,7 @@ import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { freePort } from '../test/control-plane.js';
+import { freePort } from '../test/support/control-plane.js';
 import { admissionReview, cluster, deployment, peerAuthentication, pod } from './fixtures.js';
 
 const here = (file: string) => fileURLToPath(new URL(file, import.meta.url));

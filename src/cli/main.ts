@@ -2,8 +2,8 @@
 import { parseArgs } from 'node:util';
 import { check } from '../check/check.js';
 import { formatJson, formatText } from '../check/format.js';
+import { policyFor } from '../config/config.js';
 import { loadConfig } from '../config/load.js';
-import { policyFor } from '../engine/evaluate.js';
 import { UserError, usage } from '../errors.js';
 import { loadManifests } from '../manifests/load.js';
 import type { ServeOptions } from './serve.js';

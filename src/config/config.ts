@@ -1,11 +1,8 @@
 /** SPEC 2.4: rule actions, the enforcement override and exempt namespaces. */
 import { Ajv, type ErrorObject } from 'ajv';
+import { ACTIONS, RULE_IDS, type Action, type Policy, type RuleId } from '../engine/types.js';
 
-export const RULE_IDS = ['strict-requires-mesh', 'mtls-drift', 'pod-requires-mesh'] as const;
-export type RuleId = (typeof RULE_IDS)[number];
-
-export const ACTIONS = ['deny', 'warn', 'audit', 'off'] as const;
-export type Action = (typeof ACTIONS)[number];
+export { ACTIONS, RULE_IDS, type Action, type RuleId };
 
 export const ENFORCEMENTS = ['enforce', 'warn', 'audit'] as const;
 export type Enforcement = (typeof ENFORCEMENTS)[number];
@@ -105,4 +102,10 @@ export function exemptNamespaces(config: Config, ownNamespace?: string): Readonl
   exempt.add(config.rootNamespace);
   if (ownNamespace) exempt.add(ownNamespace);
   return exempt;
+}
+
+/** The engine's policy from a config: actions with the enforcement override applied, and the exempt namespaces. */
+export function policyFor(config: Config, ownNamespace?: string): Policy {
+  const actions = Object.fromEntries(RULE_IDS.map((rule) => [rule, actionFor(config, rule)])) as Record<RuleId, Action>;
+  return { rootNamespace: config.rootNamespace, actions, exempt: exemptNamespaces(config, ownNamespace) };
 }

@@ -2,7 +2,7 @@
 import { readFile } from 'node:fs/promises';
 import { parseDocument } from 'yaml';
 import { describeFsError, invalidConfig, unreadable } from '../errors.js';
-import { MAX_ALIAS_COUNT, yamlSyntaxError } from '../manifests/load.js';
+import { MAX_ALIAS_COUNT, yamlSyntaxError } from '../manifests/yaml.js';
 import { DEFAULT_CONFIG, parseConfig, type Config } from './config.js';
 
 export async function loadConfig(file: string | undefined): Promise<Config> {

@@ -2,7 +2,6 @@
  * The policy engine's single entry point: one admission-like review against a cluster state gives findings.
  * Pure: no I/O, no clock. The webhook and `mtls-guard check` both call this.
  */
-import { actionFor, exemptNamespaces, type Config } from '../config/config.js';
 import {
   classify,
   decodePeerAuthentication,
@@ -14,13 +13,11 @@ import {
   type Identity,
 } from './decode.js';
 import type { Finding, RuleFinding } from './findings.js';
-import { indexPolicies, withPolicy } from './peer-authentication.js';
+import { withPolicy } from './peer-authentication.js';
 import { driftOnDelete, driftOnWrite } from './rules/mtls-drift.js';
 import { podRequiresMesh } from './rules/pod-requires-mesh.js';
 import { strictRequiresMesh } from './rules/strict-requires-mesh.js';
-import type { ClusterState, Judgement, ObjectRef, PeerAuthenticationFacts } from './types.js';
-
-export type Operation = 'CREATE' | 'UPDATE' | 'DELETE' | 'CONNECT';
+import type { ClusterState, Judgement, ObjectRef, Operation, PeerAuthenticationFacts, Policy } from './types.js';
 
 export interface Review {
   operation: Operation;
@@ -34,15 +31,6 @@ export interface Review {
   podJudgement: Judgement;
 }
 
-export interface Policy {
-  config: Config;
-  exempt: ReadonlySet<string>;
-}
-
-export function policyFor(config: Config, ownNamespace?: string): Policy {
-  return { config, exempt: exemptNamespaces(config, ownNamespace) };
-}
-
 export type Evaluation = { ok: true; object?: ObjectRef; findings: Finding[] } | { ok: false; error: string };
 
 function withNamespace(identity: Identity, namespace: string): Required<Identity> {
@@ -52,7 +40,7 @@ function withNamespace(identity: Identity, namespace: string): Required<Identity
 function applyActions(policy: Policy, object: ObjectRef, found: RuleFinding[]): Finding[] {
   const findings: Finding[] = [];
   for (const finding of found) {
-    let action = actionFor(policy.config, finding.rule);
+    let action = policy.actions[finding.rule];
     if (action === 'off') continue;
     if (finding.severity === 'advisory' && action === 'deny') action = 'warn';
     const message = action === 'warn' ? finding.warning : finding.message;
@@ -62,7 +50,7 @@ function applyActions(policy: Policy, object: ObjectRef, found: RuleFinding[]): 
 }
 
 function enabled(policy: Policy, rule: Finding['rule']): boolean {
-  return policy.config.rules[rule] !== 'off';
+  return policy.actions[rule] !== 'off';
 }
 
 function reviewPeerAuthentication(review: Review, identity: Required<Identity>, state: ClusterState, policy: Policy): Decoded<RuleFinding[]> {
@@ -76,14 +64,14 @@ function reviewPeerAuthentication(review: Review, identity: Required<Identity>, 
   if (!next.ok) return next;
   const previous = review.operation === 'CREATE' ? { ok: true as const, value: undefined } : decodeSide(review.oldObject);
   if (!previous.ok) return previous;
-  const root = policy.config.rootNamespace;
+  const root = policy.rootNamespace;
   if (policy.exempt.has(identity.namespace) && identity.namespace !== root) return { ok: true, value: [] };
   // Removing a finalizer from a policy that is being deleted is not a change of intent.
   if (review.operation === 'UPDATE' && isBeingDeleted(review.object)) return { ok: true, value: [] };
 
   const target = next.value ?? previous.value;
   if (!target) return { ok: true, value: [] };
-  const current = state.policyIndex?.(root) ?? indexPolicies(state.peerAuthentications(), root);
+  const current = state.policyIndex(root);
   const after = withPolicy(current, target, next.value);
   const before = previous.value ? withPolicy(current, target, previous.value) : undefined;
 

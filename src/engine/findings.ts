@@ -1,5 +1,4 @@
-import type { RuleId } from '../config/config.js';
-import type { ObjectRef, SubjectRef } from './types.js';
+import type { ObjectRef, RuleId, SubjectRef } from './types.js';
 
 /**
  * What a rule reports before actions are applied. `advisory` findings are capped at warn

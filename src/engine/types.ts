@@ -1,6 +1,22 @@
 /** Plain data the policy engine works on. Adapters build these from Kubernetes objects. */
 import type { PolicyIndex } from './peer-authentication.js';
 
+export const RULE_IDS = ['strict-requires-mesh', 'mtls-drift', 'pod-requires-mesh'] as const;
+export type RuleId = (typeof RULE_IDS)[number];
+
+export const ACTIONS = ['deny', 'warn', 'audit', 'off'] as const;
+export type Action = (typeof ACTIONS)[number];
+
+export type Operation = 'CREATE' | 'UPDATE' | 'DELETE' | 'CONNECT';
+
+/** What the engine is told by its caller (built from the config): each rule's action and where nothing is judged. */
+export interface Policy {
+  rootNamespace: string;
+  /** Each rule's action, with the enforcement override already applied. */
+  actions: Readonly<Record<RuleId, Action>>;
+  exempt: ReadonlySet<string>;
+}
+
 export type Labels = Readonly<Record<string, string>>;
 
 export type MtlsMode = 'STRICT' | 'PERMISSIVE' | 'DISABLE' | 'UNSET';
@@ -78,6 +94,6 @@ export interface ClusterState {
   /** The namespace's workloads for which mayBeOutsideMesh() is true: what a STRICT policy has to look at. */
   meshCandidates(namespace: string): Iterable<WorkloadFacts>;
   peerAuthentications(): Iterable<PeerAuthenticationFacts>;
-  /** indexPolicies(peerAuthentications(), rootNamespace), which a state may keep between reviews. */
-  policyIndex?(rootNamespace: string): PolicyIndex;
+  /** indexPolicies(peerAuthentications(), rootNamespace), kept by the state between policy changes. */
+  policyIndex(rootNamespace: string): PolicyIndex;
 }

@@ -5,8 +5,9 @@
  */
 import { readdir, readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
-import { isMap, isSeq, LineCounter, parseAllDocuments, type Node, type YAMLError } from 'yaml';
-import { badObject, describeFsError, syntax, unreadable, type UserError } from '../errors.js';
+import { isMap, isSeq, LineCounter, parseAllDocuments, type Node } from 'yaml';
+import { badObject, describeFsError, syntax, unreadable } from '../errors.js';
+import { MAX_ALIAS_COUNT, yamlSyntaxError } from './yaml.js';
 
 export interface Source {
   file: string;
@@ -20,16 +21,6 @@ export interface SourcedObject {
 
 export const STDIN = '-';
 const MANIFEST_FILE = /\.(ya?ml|json)$/i;
-/** Guard against pathological inputs: YAML aliases that expand without bound. */
-export const MAX_ALIAS_COUNT = 100;
-
-/** A YAML parse error as one line naming the file, line and column. */
-export function yamlSyntaxError(file: string, error: YAMLError): UserError {
-  const pos = error.linePos?.[0];
-  const message = error.message.split('\n')[0]?.replace(/ at line \d+, column \d+:?$/, '') ?? error.code;
-  return syntax(pos ? `${file}:${pos.line}:${pos.col}` : file, `invalid YAML: ${message}`);
-}
-
 export function where(source: Source): string {
   return `${source.file}:${source.line}`;
 }

@@ -3,7 +3,7 @@
  * and building the response. Pure functions.
  */
 import { Ajv, type ErrorObject } from 'ajv';
-import type { Operation } from '../engine/evaluate.js';
+import type { Operation } from '../engine/types.js';
 import type { Finding } from '../engine/findings.js';
 
 export interface GroupVersionKind {

@@ -8,7 +8,7 @@ import { STATUS_CODES, type IncomingMessage, type ServerResponse } from 'node:ht
 import type { Duplex } from 'node:stream';
 import { Server as TlsServer } from 'node:tls';
 import type { Logger } from 'pino';
-import type { Policy } from '../engine/evaluate.js';
+import type { Policy } from '../engine/types.js';
 import type { StateSource } from '../state/source.js';
 import type { Metrics } from './metrics.js';
 import { BodyError, parseJsonBody } from './admission-review.js';
@@ -66,11 +66,9 @@ function sendJson(res: ServerResponse, status: number, body: unknown, headers: R
   res.end(text);
 }
 
-/** Read the whole body, or undefined after answering 413 for one over the limit. */
-/** Bytes of request bodies being read across all connections, and how many may be. */
+/** Bytes of request bodies being read across all connections (at most IN_FLIGHT_LIMIT). */
 interface InFlightBytes {
   used: number;
-  readonly limit: number;
 }
 
 /** Read the whole body; undefined after `refuse` answered it (413 too large, 503 too much in flight) or the client left. */
@@ -97,7 +95,7 @@ function readBody(req: IncomingMessage, res: ServerResponse, inFlight: InFlightB
       length += chunk.length;
       inFlight.used += chunk.length;
       if (length > BODY_LIMIT) return stop(413);
-      if (inFlight.used > inFlight.limit) return stop(503);
+      if (inFlight.used > IN_FLIGHT_LIMIT) return stop(503);
       chunks.push(chunk);
     };
     const onEnd = (): void => finish(chunks.length === 1 ? (chunks[0] as Buffer).toString('utf8') : Buffer.concat(chunks, length).toString('utf8'));
@@ -130,15 +128,14 @@ export function buildApp(options: AppOptions): WebhookServer {
   const { source, policy, logger, metrics } = options;
   const timeoutMs = options.requestTimeoutMs ?? 10_000;
   let closing = false;
-  const inFlight: InFlightBytes = { used: 0, limit: IN_FLIGHT_LIMIT };
-  const NO_HEADERS: Record<string, string> = {};
-  const CLOSE: Record<string, string> = { connection: 'close' };
+  const inFlight: InFlightBytes = { used: 0 };
+  const CLOSE = { connection: 'close' };
 
   // Once shutdown begins (the drain delay included), every answer ends its connection: the client opens a new
   // one, which reaches a pod that is staying, instead of reusing one that is about to close under it.
-  const send = (res: ServerResponse, status: number, body: unknown, headers: Record<string, string> = NO_HEADERS): void => {
+  const send = (res: ServerResponse, status: number, body: unknown, headers?: Record<string, string>): void => {
     const ending = closing || options.draining?.() === true;
-    sendJson(res, status, body, ending ? (headers === NO_HEADERS ? CLOSE : { ...headers, ...CLOSE }) : headers);
+    sendJson(res, status, body, ending ? { ...headers, ...CLOSE } : (headers ?? {}));
   };
 
   const fail = (res: ServerResponse, status: number, error: string, headers?: Record<string, string>): void => {

@@ -3,7 +3,8 @@
  * Returns what to send and what to log; the HTTP layer stays thin.
  */
 import { classify } from '../engine/decode.js';
-import { evaluate, type Policy } from '../engine/evaluate.js';
+import { evaluate } from '../engine/evaluate.js';
+import type { Policy } from '../engine/types.js';
 import type { Finding } from '../engine/findings.js';
 import type { StateSource } from '../state/source.js';
 import {

@@ -1,5 +1,5 @@
 /** `serve --state PATH`: a fixed cluster state read from manifests, exactly as `check` reads them. */
-import { buildState } from '../check/check.js';
+import { buildState } from './build-state.js';
 import { loadManifests } from '../manifests/load.js';
 import type { MemoryState } from './memory-state.js';
 import type { ResourceStatus, StateSource } from './source.js';

@@ -3,8 +3,8 @@
  * what a user sees with kubectl. No cluster needed.
  */
 import { relative } from 'node:path';
-import { repoPath } from '../helpers.js';
-import { https } from '../webhook-helpers.js';
+import { repoPath } from '../support/helpers.js';
+import { https } from '../support/webhook-helpers.js';
 import { startE2E, until } from './harness.js';
 
 const bold = (text: string) => (process.stdout.isTTY ? `\x1b[1m${text}\x1b[0m` : text);

@@ -3,8 +3,8 @@
  * webhook by URL + caBundle. What a user sees, from the manifests under test/e2e/manifests.
  */
 import t from 'tap';
-import { repoPath } from '../helpers.js';
-import { https } from '../webhook-helpers.js';
+import { repoPath } from '../support/helpers.js';
+import { https } from '../support/webhook-helpers.js';
 import { startE2E, until } from './harness.js';
 
 t.setTimeout(600_000);

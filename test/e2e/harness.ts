@@ -8,9 +8,9 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { stringify } from 'yaml';
-import { freePort, startControlPlane, type ControlPlane, type KubectlResult } from '../control-plane.js';
-import { repoPath } from '../helpers.js';
-import { https } from '../webhook-helpers.js';
+import { freePort, startControlPlane, type ControlPlane, type KubectlResult } from '../support/control-plane.js';
+import { repoPath } from '../support/helpers.js';
+import { https } from '../support/webhook-helpers.js';
 import { webhookConfiguration } from './webhook-configuration.js';
 
 export const EXEMPT = ['kube-system', 'kube-public', 'kube-node-lease', 'mtls-guard'];

@@ -9,11 +9,11 @@
 import { connect as tcpConnect, type Socket } from 'node:net';
 import { readFileSync } from 'node:fs';
 import t from 'tap';
-import { MiB, rawRequest, rssBytes, sleep, startChildWebhook, type ChildWebhook, type Part, type RawResult } from './child-webhook.js';
-import { corpus as loadCorpus, reviewFor, type JsonObject } from './fuzz/corpus.js';
-import { KINDS, makeCase, pinnedCases, type FuzzCase } from './fuzz/mutate.js';
-import { seedFromEnv } from './fuzz/random.js';
-import { repoPath } from './helpers.js';
+import { MiB, rawRequest, rssBytes, sleep, startChildWebhook, type ChildWebhook, type Part, type RawResult } from '../support/child-webhook.js';
+import { corpus as loadCorpus, reviewFor, type JsonObject } from '../support/fuzz/corpus.js';
+import { KINDS, makeCase, pinnedCases, type FuzzCase } from '../support/fuzz/mutate.js';
+import { seedFromEnv } from '../support/fuzz/random.js';
+import { repoPath } from '../support/helpers.js';
 
 t.setTimeout(600_000);
 

@@ -3,12 +3,10 @@
  * through the watch, resumed watches, the v1beta1 fallback, and recovery after the API server restarts.
  */
 import { readFileSync } from 'node:fs';
-import { KubeConfig } from '@kubernetes/client-node';
 import { pino } from 'pino';
 import t from 'tap';
-import { KubeStateSource } from '../src/state/kube-source.js';
-import { startControlPlane } from './control-plane.js';
-import { repoPath } from './helpers.js';
+import { startControlPlane, startSource } from '../support/control-plane.js';
+import { repoPath } from '../support/helpers.js';
 
 t.setTimeout(300_000);
 
@@ -66,10 +64,8 @@ spec: { mtls: { mode: STRICT } }
 `,
 );
 
-const kubeConfig = new KubeConfig();
-kubeConfig.loadFromFile(plane.kubeconfig);
 const logger = pino({ level: 'silent' });
-const source = new KubeStateSource(kubeConfig, logger, {
+const source = await startSource(plane.kubeconfig, logger, {
   pageSize: 2,
   watchTimeoutSeconds: 3,
   watchdogGraceMs: 2000,
@@ -77,7 +73,6 @@ const source = new KubeStateSource(kubeConfig, logger, {
   backoffMaxMs: 1000,
   relistIntervalMs: 60_000,
 });
-await source.start();
 t.teardown(() => source.stop());
 
 t.test(`lists everything from ${plane.version}, page by page`, async (t) => {
@@ -125,8 +120,7 @@ t.test('a cluster serving PeerAuthentication only as v1beta1', async (t) => {
       '[{"op":"replace","path":"/spec/versions/0/served","value":false}]'],
   );
   must(['apply', '-f', '-'], 'apiVersion: security.istio.io/v1beta1\nkind: PeerAuthentication\nmetadata: { name: beta, namespace: shop }\nspec: { mtls: { mode: PERMISSIVE } }\n');
-  const beta = new KubeStateSource(kubeConfig, logger, { backoffInitialMs: 100, watchTimeoutSeconds: 3 });
-  await beta.start();
+  const beta = await startSource(plane.kubeconfig, logger, { backoffInitialMs: 100, watchTimeoutSeconds: 3 });
   t.teardown(() => beta.stop());
   await eventually('the v1beta1-only source syncs', () => beta.ready(), 30_000);
   t.same([...beta.state.peerAuthentications()].map((p) => `${p.apiVersion} ${p.name} ${p.mode}`), ['security.istio.io/v1beta1 beta PERMISSIVE']);
@@ -135,8 +129,7 @@ t.test('a cluster serving PeerAuthentication only as v1beta1', async (t) => {
 t.test('a cluster without the PeerAuthentication CRD has none and is ready; a CRD installed later is picked up', async (t) => {
   must(['delete', 'crd', 'peerauthentications.security.istio.io']);
   await eventually('the CRD is gone', () => plane.kubectl(['get', 'crd', 'peerauthentications.security.istio.io']).code !== 0, 30_000);
-  const bare = new KubeStateSource(kubeConfig, logger, { backoffInitialMs: 100, absentRecheckMs: 500, watchTimeoutSeconds: 3 });
-  await bare.start();
+  const bare = await startSource(plane.kubeconfig, logger, { backoffInitialMs: 100, absentRecheckMs: 500, watchTimeoutSeconds: 3 });
   t.teardown(() => bare.stop());
   await eventually('synced without the CRD', () => bare.ready(), 30_000);
   t.equal([...bare.state.peerAuthentications()].length, 0);

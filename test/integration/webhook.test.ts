@@ -5,8 +5,8 @@
 import { connect } from 'node:tls';
 import { request as httpRequest } from 'node:http';
 import t from 'tap';
-import { readYaml } from './helpers.js';
-import { admissionReview, https, postReview, startWebhook, type Operation } from './webhook-helpers.js';
+import { readYaml } from '../support/helpers.js';
+import { admissionReview, https, postReview, startWebhook, type Operation } from '../support/webhook-helpers.js';
 
 interface DecisionRow {
   name: string;

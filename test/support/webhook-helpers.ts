@@ -5,8 +5,8 @@ import { request, type RequestOptions } from 'node:https';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { TLSSocket } from 'node:tls';
-import { generateCertificates, writeCertificates, type Certificates } from '../src/certs/generate.js';
-import { serve, serveDefaults, type ServeOptions } from '../src/cli/serve.js';
+import { generateCertificates, writeCertificates, type Certificates } from '../../src/certs/generate.js';
+import { serve, serveDefaults, type ServeOptions } from '../../src/cli/serve.js';
 
 export interface Webhook {
   port: number;

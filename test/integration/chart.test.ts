@@ -7,9 +7,9 @@ import { spawnSync } from 'node:child_process';
 import { X509Certificate } from 'node:crypto';
 import t from 'tap';
 import { parseAllDocuments } from 'yaml';
-import { parseConfig } from '../src/config/config.js';
-import { helmBinary, startControlPlane } from './control-plane.js';
-import { repoPath } from './helpers.js';
+import { parseConfig } from '../../src/config/config.js';
+import { helmBinary, startControlPlane } from '../support/control-plane.js';
+import { repoPath } from '../support/helpers.js';
 
 t.setTimeout(300_000);
 

@@ -10,10 +10,10 @@ import { performance } from 'node:perf_hooks';
 import type { TLSSocket } from 'node:tls';
 import { generate } from 'selfsigned';
 import t from 'tap';
-import { generateCertificates, writeCertificates } from '../src/certs/generate.js';
-import { freePort } from './control-plane.js';
-import { repoPath, spawnCli } from './helpers.js';
-import { admissionReview, certificateDir, https, postReview, startWebhook } from './webhook-helpers.js';
+import { generateCertificates, writeCertificates } from '../../src/certs/generate.js';
+import { freePort } from '../support/control-plane.js';
+import { repoPath, spawnCli } from '../support/helpers.js';
+import { admissionReview, certificateDir, https, postReview, startWebhook } from '../support/webhook-helpers.js';
 
 // Child processes, TLS handshakes by the thousand, and a 2 s certificate poll: more than tap's default 30 s per file.
 t.setTimeout(180_000);

@@ -2,11 +2,11 @@ import { spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { parse } from 'yaml';
-import { main } from '../src/cli/main.js';
+import { main } from '../../src/cli/main.js';
 
 /** Absolute path of a file in the repository (tests run from dist/test). */
 export function repoPath(relative: string): string {
-  return fileURLToPath(new URL(`../../${relative}`, import.meta.url));
+  return fileURLToPath(new URL(`../../../${relative}`, import.meta.url));
 }
 
 export function readYaml<T>(relative: string): T {

@@ -1,7 +1,7 @@
 /** The CLI as a user runs it: exit codes, output, and one clear line for every bad input (test/tables/cli.yaml). */
 import { readFileSync } from 'node:fs';
 import t from 'tap';
-import { readYaml, repoPath, spawnCli } from './helpers.js';
+import { readYaml, repoPath, spawnCli } from '../support/helpers.js';
 
 interface Row {
   name: string;

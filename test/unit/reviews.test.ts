@@ -1,10 +1,12 @@
 /** Reviews `check` cannot express (UPDATE, DELETE, Pod CREATE after injection, bad objects), from test/tables/reviews.yaml. */
 import t from 'tap';
-import { buildState } from '../src/check/check.js';
-import { DEFAULT_CONFIG, type Config } from '../src/config/config.js';
-import { evaluate, policyFor, type Operation } from '../src/engine/evaluate.js';
-import type { Judgement } from '../src/engine/types.js';
-import { readYaml } from './helpers.js';
+import { buildState } from '../../src/state/build-state.js';
+import { DEFAULT_CONFIG, type Config } from '../../src/config/config.js';
+import { policyFor } from '../../src/config/config.js';
+import { evaluate } from '../../src/engine/evaluate.js';
+import type { Operation } from '../../src/engine/types.js';
+import type { Judgement } from '../../src/engine/types.js';
+import { readYaml } from '../support/helpers.js';
 
 interface Row {
   name: string;

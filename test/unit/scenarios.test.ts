@@ -8,12 +8,12 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import t from 'tap';
 import { stringify } from 'yaml';
-import { check } from '../src/check/check.js';
-import { formatJson } from '../src/check/format.js';
-import { parseConfig } from '../src/config/config.js';
-import { policyFor } from '../src/engine/evaluate.js';
-import { loadManifests, type SourcedObject } from '../src/manifests/load.js';
-import { readYaml, repoPath, runCli } from './helpers.js';
+import { check } from '../../src/check/check.js';
+import { formatJson } from '../../src/check/format.js';
+import { parseConfig } from '../../src/config/config.js';
+import { policyFor } from '../../src/config/config.js';
+import { loadManifests, type SourcedObject } from '../../src/manifests/load.js';
+import { readYaml, repoPath, runCli } from '../support/helpers.js';
 
 interface ExpectedFinding {
   rule: string;

@@ -1,6 +1,6 @@
 /** SPEC 1.3 corners, table-driven from test/tables/precedence.yaml. */
 import t from 'tap';
-import { decodePeerAuthentication } from '../src/engine/decode.js';
+import { decodePeerAuthentication } from '../../src/engine/decode.js';
 import {
   applicablePolicies,
   governs,
@@ -8,9 +8,9 @@ import {
   portMode,
   scopeOf,
   workloadMode,
-} from '../src/engine/peer-authentication.js';
-import type { PeerAuthenticationFacts } from '../src/engine/types.js';
-import { readYaml } from './helpers.js';
+} from '../../src/engine/peer-authentication.js';
+import type { PeerAuthenticationFacts } from '../../src/engine/types.js';
+import { readYaml } from '../support/helpers.js';
 
 interface PolicyRow {
   ns: string;

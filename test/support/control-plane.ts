@@ -10,6 +10,9 @@ import { request } from 'node:https';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { KubeConfig } from '@kubernetes/client-node';
+import type { Logger } from 'pino';
+import { KubeStateSource, type ReflectorTuning } from '../../src/state/kube-source.js';
 import { repoPath } from './helpers.js';
 
 export interface KubectlResult {
@@ -251,4 +254,13 @@ export function helmBinary(): string {
   const helm = build.stdout.trim().split('\n').pop() ?? '';
   process.env['MTLS_GUARD_HELM'] = helm;
   return helm;
+}
+
+/** mtls-guard's list-watch source in this process, against a kubeconfig file, started (stopping it is the caller's). */
+export async function startSource(kubeconfig: string, logger: Logger, tuning: ReflectorTuning): Promise<KubeStateSource> {
+  const kubeConfig = new KubeConfig();
+  kubeConfig.loadFromFile(kubeconfig);
+  const source = new KubeStateSource(kubeConfig, logger, tuning);
+  await source.start();
+  return source;
 }

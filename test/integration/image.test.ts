@@ -9,8 +9,8 @@ import { cpSync, existsSync, mkdtempSync, readdirSync, readFileSync, statSync } 
 import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
 import t from 'tap';
-import { repoPath } from './helpers.js';
-import { https } from './webhook-helpers.js';
+import { repoPath } from '../support/helpers.js';
+import { https } from '../support/webhook-helpers.js';
 
 t.setTimeout(240_000);
 

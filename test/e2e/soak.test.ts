@@ -16,9 +16,9 @@ import { randomUUID } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { Agent, request } from 'node:https';
 import t from 'tap';
-import { MiB, rawRequest, rssBytes, scrape, sleep, startChildWebhook } from './child-webhook.js';
-import { startControlPlane } from './control-plane.js';
-import { repoPath } from './helpers.js';
+import { MiB, rawRequest, rssBytes, scrape, sleep, startChildWebhook } from '../support/child-webhook.js';
+import { startControlPlane } from '../support/control-plane.js';
+import { repoPath } from '../support/helpers.js';
 
 const SECONDS = Number(process.env['SOAK_SECONDS'] ?? 120);
 const RATE = Number(process.env['SOAK_RATE'] ?? 200);

@@ -13,20 +13,19 @@
  * The figures are printed as TAP comments ("# figures ...").
  */
 import { spawn, spawnSync } from 'node:child_process';
-import { KubeConfig } from '@kubernetes/client-node';
 import { pino } from 'pino';
 import t from 'tap';
 import { parseAllDocuments } from 'yaml';
-import { DEFAULT_CONFIG } from '../src/config/config.js';
-import { policyFor } from '../src/engine/evaluate.js';
-import { handleReview } from '../src/server/review-handler.js';
-import { KubeStateSource } from '../src/state/kube-source.js';
-import { DEFAULT_WATCHDOG_GRACE_MS, DEFAULT_WATCH_TIMEOUT_SECONDS } from '../src/state/reflector.js';
-import { helmBinary } from './control-plane.js';
-import { EXEMPT, startE2E, until } from './e2e/harness.js';
-import { webhookConfiguration } from './e2e/webhook-configuration.js';
-import { repoPath } from './helpers.js';
-import { admissionReview, https } from './webhook-helpers.js';
+import { DEFAULT_CONFIG } from '../../src/config/config.js';
+import { policyFor } from '../../src/config/config.js';
+import { handleReview } from '../../src/server/review-handler.js';
+import type { KubeStateSource } from '../../src/state/kube-source.js';
+import { DEFAULT_WATCHDOG_GRACE_MS, DEFAULT_WATCH_TIMEOUT_SECONDS } from '../../src/state/reflector.js';
+import { helmBinary, startSource } from '../support/control-plane.js';
+import { EXEMPT, startE2E, until } from './harness.js';
+import { webhookConfiguration } from './webhook-configuration.js';
+import { repoPath } from '../support/helpers.js';
+import { admissionReview, https } from '../support/webhook-helpers.js';
 
 t.setTimeout(900_000);
 
@@ -252,10 +251,8 @@ async function freshChangeIsSeen(namespace: string): Promise<number> {
 
 /** mtls-guard's source in this process, with short watches (they end and are resumed every 2 s), relists every 3 s. */
 async function quickSource(logLines: string[]): Promise<KubeStateSource> {
-  const kubeConfig = new KubeConfig();
-  kubeConfig.loadFromFile(plane.kubeconfig);
   const logger = pino({ level: 'info' }, { write: (line: string) => void logLines.push(line) });
-  const source = new KubeStateSource(kubeConfig, logger, {
+  const source = await startSource(plane.kubeconfig, logger, {
     watchTimeoutSeconds: 2,
     watchdogGraceMs: 2000,
     requestTimeoutMs: 2000,
@@ -263,7 +260,6 @@ async function quickSource(logLines: string[]): Promise<KubeStateSource> {
     backoffMaxMs: 2000,
     relistIntervalMs: 3000,
   });
-  await source.start();
   await until('the in-process source is synced', () => source.ready(), 60_000);
   return source;
 }
@@ -405,9 +401,7 @@ t.test('a hung API server (SIGSTOP) is noticed by the watchdog, and the source c
   // mtls-guard's own source, in-process, with the watchdog tuned down so that the test is quick.
   const lines: string[] = [];
   const logger = pino({ level: 'info' }, { write: (line: string) => void lines.push(line) });
-  const kubeConfig = new KubeConfig();
-  kubeConfig.loadFromFile(plane.kubeconfig);
-  const source = new KubeStateSource(kubeConfig, logger, {
+  const source = await startSource(plane.kubeconfig, logger, {
     watchTimeoutSeconds: 4,
     watchdogGraceMs: 2000,
     requestTimeoutMs: 2000,
@@ -415,7 +409,6 @@ t.test('a hung API server (SIGSTOP) is noticed by the watchdog, and the source c
     backoffMaxMs: 2000,
     relistIntervalMs: 600_000,
   });
-  await source.start();
   t.teardown(() => source.stop());
   await until('the in-process source is synced', () => source.ready(), 60_000);
   const policy = policyFor(DEFAULT_CONFIG, 'mtls-guard');

@@ -1,9 +1,9 @@
 /** SPEC 1.1 / 1.2 corners, table-driven from test/tables/mesh.yaml. */
 import t from 'tap';
-import { mayBeOutsideMesh, membership } from '../src/engine/mesh.js';
-import type { Judgement, NamespaceFacts, WorkloadFacts } from '../src/engine/types.js';
-import { decodeWorkload } from '../src/engine/decode.js';
-import { readYaml } from './helpers.js';
+import { mayBeOutsideMesh, membership } from '../../src/engine/mesh.js';
+import type { Judgement, NamespaceFacts, WorkloadFacts } from '../../src/engine/types.js';
+import { decodeWorkload } from '../../src/engine/decode.js';
+import { readYaml } from '../support/helpers.js';
 
 interface Row {
   name: string;

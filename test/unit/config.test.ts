@@ -1,7 +1,7 @@
 /** SPEC 2.4: config validation (test/tables/config.yaml), actions and exemptions. */
 import t from 'tap';
-import { actionFor, exemptNamespaces, parseConfig, type Config } from '../src/config/config.js';
-import { readYaml } from './helpers.js';
+import { actionFor, exemptNamespaces, parseConfig, type Config } from '../../src/config/config.js';
+import { readYaml } from '../support/helpers.js';
 
 interface Row {
   name: string;

@@ -1,0 +1,80 @@
+/**
+ * The cluster state a set of manifests describes (`check`, `serve --state`): every object decoded into a
+ * MemoryState, the checked ones kept with their identity. Duplicates and bad objects name their file and line.
+ */
+import {
+  classify,
+  decodeNamespace,
+  decodePeerAuthentication,
+  decodeWorkload,
+  hasStatus,
+  identify,
+  type Identity,
+} from '../engine/decode.js';
+import type { Judgement } from '../engine/types.js';
+import { badObject, duplicate } from '../errors.js';
+import { where, type SourcedObject } from '../manifests/load.js';
+import { MemoryState } from './memory-state.js';
+
+export interface Entry {
+  item: SourcedObject;
+  identity: Required<Identity>;
+  /** How a Pod is judged: by what it carries when it has a status (exported from a cluster), else by intent. */
+  judged: Judgement;
+}
+
+export interface LoadedState {
+  state: MemoryState;
+  /** The objects mtls-guard checks (Pods, pod-template owners, PeerAuthentications), with their identity. */
+  entries: Entry[];
+}
+
+/** The cluster state the objects describe. Throws UserError naming the file and line of a bad or duplicate object. */
+export function buildState(items: readonly SourcedObject[], defaultNamespace: string): LoadedState {
+  const state = new MemoryState();
+  const entries: Entry[] = [];
+  const seen = new Map<string, SourcedObject>();
+
+  for (const item of items) {
+    const { apiVersion, kind: objectKind } = item.object;
+    if (typeof apiVersion !== 'string' || typeof objectKind !== 'string' || apiVersion === '' || objectKind === '') {
+      throw badObject(where(item.source), 'not a Kubernetes object: apiVersion and kind must be non-empty strings');
+    }
+    const kind = classify(apiVersion, objectKind);
+    if (!kind) continue;
+    const id = identify(item.object);
+    if (!id.ok) throw badObject(where(item.source), id.error);
+    const namespace = kind === 'Namespace' ? '' : (id.value.namespace ?? defaultNamespace);
+    const identity: Required<Identity> = { ...id.value, namespace };
+    const key = `${kind === 'PeerAuthentication' ? 'PeerAuthentication' : identity.kind}/${namespace}/${identity.name}`;
+    const first = seen.get(key);
+    if (first) {
+      const what = `${identity.kind} ${namespace ? `${namespace}/` : ''}${identity.name}`;
+      throw duplicate(what, where(first.source), where(item.source));
+    }
+    seen.set(key, item);
+
+    const fail = (error: string): never => {
+      throw badObject(where(item.source), `${identity.kind} ${namespace ? `${namespace}/` : ''}${identity.name}: ${error}`);
+    };
+    if (kind === 'Namespace') {
+      const decoded = decodeNamespace(item.object);
+      if (!decoded.ok) fail(decoded.error);
+      else state.upsertNamespace(decoded.value);
+      continue;
+    }
+    const judged: Judgement = identity.kind === 'Pod' && hasStatus(item.object) ? 'carries' : 'intent';
+    if (kind === 'PeerAuthentication') {
+      const decoded = decodePeerAuthentication(item.object, identity);
+      if (!decoded.ok) fail(decoded.error);
+      else state.upsertPeerAuthentication(decoded.value);
+    } else {
+      const decoded = decodeWorkload(item.object, identity, judged);
+      if (!decoded.ok) fail(decoded.error);
+      else state.upsertWorkload(decoded.value);
+    }
+    entries.push({ item, identity, judged });
+  }
+  return { state, entries };
+}
+
