@@ -2,6 +2,7 @@
  * Turns Kubernetes objects (untrusted, already parsed JSON) into the plain facts the rules use.
  * Every function is total: malformed input yields a DecodeError naming the field, never a throw.
  */
+import { isPlainObject, type PlainObject } from './objects.js';
 import {
   AMBIENT_REDIRECTION,
   PROXY_CONTAINER,
@@ -50,11 +51,8 @@ export function classify(apiVersion: string, kind: string): CheckedKind | undefi
   return undefined;
 }
 
-type Obj = Record<string, unknown>;
-
-function isObject(value: unknown): value is Obj {
-  return typeof value === 'object' && value !== null && !Array.isArray(value);
-}
+type Obj = PlainObject;
+const isObject = isPlainObject;
 
 class FieldError extends Error {}
 

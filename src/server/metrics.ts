@@ -1,5 +1,4 @@
 /** Prometheus metrics, served on their own plain-HTTP port. */
-import { createServer, type Server } from 'node:http';
 import { Counter, Gauge, Histogram, Registry } from 'prom-client';
 import type { Finding } from '../engine/findings.js';
 import type { ResourceStatus, StateSource } from '../state/source.js';
@@ -27,6 +26,13 @@ export class Metrics {
     name: 'mtls_guard_rejected_requests_total',
     help: 'Requests answered without a review: bad body (400), unknown path (404), wrong method (405), too large (413), internal error (500), not synced (503)',
     labelNames: ['code'] as const,
+    registers: [this.registry],
+  });
+
+  readonly refusedConnections = new Counter({
+    name: 'mtls_guard_refused_connections_total',
+    help: 'Connections closed without a request: over the per-peer or total limit, silent past the request timeout, or arriving while closing',
+    labelNames: ['reason'] as const,
     registers: [this.registry],
   });
 
@@ -65,19 +71,5 @@ export class Metrics {
     if (findings.length === 0) this.decisions.inc({ rule: 'none', action: outcome, kind, operation });
     for (const finding of findings) this.decisions.inc({ rule: finding.rule, action: finding.action, kind, operation });
     this.reviewDuration.observe({ kind }, seconds);
-  }
-
-  /** A plain-HTTP server answering GET /metrics. */
-  server(): Server {
-    return createServer((req, res) => {
-      if (req.method !== 'GET' || (req.url ?? '').split('?')[0] !== '/metrics') {
-        res.writeHead(404, { 'content-type': 'text/plain' }).end('not found\n');
-        return;
-      }
-      this.registry.metrics().then(
-        (text) => res.writeHead(200, { 'content-type': this.registry.contentType }).end(text),
-        () => res.writeHead(500, { 'content-type': 'text/plain' }).end('metrics unavailable\n'),
-      );
-    });
   }
 }
