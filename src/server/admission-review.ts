@@ -4,6 +4,7 @@
  */
 import { Ajv, type ErrorObject } from 'ajv';
 import type { Operation } from '../engine/types.js';
+import { fieldOf, problemOf } from '../schema-errors.js';
 import type { Finding } from '../engine/findings.js';
 
 export interface GroupVersionKind {
@@ -65,25 +66,10 @@ export const ADMISSION_REVIEW_SCHEMA = {
 /** The compiled schema: Fastify's route validation and handleReview both use this one. */
 export const validateAdmissionReview = new Ajv({ allErrors: false, strict: false }).compile(ADMISSION_REVIEW_SCHEMA);
 
-function describe(error: ErrorObject): string {
-  const path = error.instancePath.replace(/^\//, '').replace(/\//g, '.');
-  const where = path === '' ? 'body' : path;
-  switch (error.keyword) {
-    case 'required':
-      return `${where === 'body' ? '' : `${where}.`}${String(error.params['missingProperty'])} is required`;
-    case 'const':
-      return `${where} must be ${JSON.stringify(error.params['allowedValue'])}`;
-    case 'enum':
-      return `${where} must be one of ${(error.params['allowedValues'] as unknown[]).join(', ')}`;
-    default:
-      return `${where} ${error.message ?? 'is invalid'}`;
-  }
-}
-
 /** The first error that says what is wrong (an `if` only says which branch failed). */
 export function describeSchemaErrors(errors: readonly ErrorObject[] | null | undefined): string {
   const error = errors?.find((e) => e.keyword !== 'if') ?? errors?.[0];
-  return error ? describe(error) : 'not an AdmissionReview';
+  return error ? `${fieldOf(error, 'body')} ${problemOf(error)}` : 'not an AdmissionReview';
 }
 
 export type ParsedReview = { ok: true; request: AdmissionRequest } | { ok: false; error: string };
