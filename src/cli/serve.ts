@@ -130,7 +130,7 @@ async function servingCertificate(options: ServeOptions, logger: Logger): Promis
  */
 function createLogger(level: string): Logger {
   return pino(
-    { level, base: { service: 'mtls-guard' } },
+    { level, base: { service: 'mtls-guard' }, formatters: { level: (label) => ({ level: label }) }, timestamp: pino.stdTimeFunctions.isoTime },
     pino.destination({ dest: 1, sync: false, minLength: 4096, periodicFlush: 1000, maxLength: LOG_BUFFER_BYTES }),
   );
 }

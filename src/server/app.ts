@@ -6,7 +6,7 @@ import type { IncomingMessage } from 'node:http';
 import type { Server as HttpsServer } from 'node:https';
 import { createServer, type Socket } from 'node:net';
 import { randomUUID } from 'node:crypto';
-import Fastify, { LogController, type FastifyError, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
+import Fastify, { LogController, type FastifyBaseLogger, type FastifyError, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import type { Logger } from 'pino';
 import type { Policy } from '../engine/types.js';
 import type { StateSource } from '../state/source.js';
@@ -84,9 +84,10 @@ export async function buildApp(options: AppOptions): Promise<WebhookServer> {
   let closing = false;
   const ending = (): boolean => closing || options.draining?.() === true;
 
-  const refused = (refusal: Refusal): void => {
+  /** Count and log a refusal once; with the request's logger (and so its reqId) when there is a request. */
+  const refused = (refusal: Refusal, log: FastifyBaseLogger = logger): void => {
     metrics.rejectedRequests.inc({ code: String(refusal.status) });
-    logger.warn(refusal, 'request refused');
+    log.warn(refusal, 'request refused');
   };
 
   const connections = new ConnectionGuard({ ...(options.connectionLimits ?? CONNECTION_LIMITS), firstRequestMs: timeoutMs }, (peer, why) => {
@@ -137,7 +138,6 @@ export async function buildApp(options: AppOptions): Promise<WebhookServer> {
     },
   });
   connections.attach(app.server, 'secureConnection');
-  app.server.on('secureConnection', (socket: Socket) => socket.setNoDelay(true));
 
   const send = (reply: FastifyReply, status: number, body: unknown): FastifyReply => reply.code(status).type('application/json; charset=utf-8').send(body);
 
@@ -160,7 +160,7 @@ export async function buildApp(options: AppOptions): Promise<WebhookServer> {
     if (method === undefined) return notFound(request, reply);
     if (request.method !== method && !(method === 'GET' && request.method === 'HEAD')) {
       const coded = new MethodNotAllowed(method);
-      refused({ peer: peerOf(request), status: 405, code: coded.code, reason: coded.message, path });
+      refused({ peer: peerOf(request), status: 405, code: coded.code, reason: coded.message, path }, request.log);
       return send(reply.header('allow', method), 405, errorBody(coded));
     }
     request.raw.headers['content-type'] = 'application/json';
@@ -181,14 +181,14 @@ export async function buildApp(options: AppOptions): Promise<WebhookServer> {
     const known = status < 500 || error.code?.startsWith('MTLS_GUARD_');
     const coded: CodedError = known ? { code: error.code ?? 'MTLS_GUARD_BAD_REQUEST', statusCode: status, message: error.message } : new Internal();
     if (!known) request.log.error({ err: { message: error.message, code: error.code } }, 'unexpected error while handling a request');
-    refused({ peer: peerOf(request), status: coded.statusCode, code: coded.code, reason: coded.message, uid: uidOf(request.body), path: request.url.split('?')[0] });
+    refused({ peer: peerOf(request), status: coded.statusCode, code: coded.code, reason: coded.message, uid: uidOf(request.body), path: request.url.split('?')[0] }, request.log);
     if (!request.raw.complete) reply.header('connection', 'close');
     return send(reply, coded.statusCode, errorBody(coded));
   });
 
   const notFound = (request: FastifyRequest, reply: FastifyReply): FastifyReply => {
     const coded = new RouteNotFound(request.method, request.url.split('?')[0]);
-    refused({ peer: peerOf(request), status: 404, code: coded.code, reason: coded.message });
+    refused({ peer: peerOf(request), status: 404, code: coded.code, reason: coded.message }, request.log);
     return send(reply, 404, errorBody(coded));
   };
   app.setNotFoundHandler(notFound);
@@ -222,7 +222,10 @@ export async function buildApp(options: AppOptions): Promise<WebhookServer> {
       return send(reply, 503, errorBody(coded));
     }
     const unjudged = outcome.decision === 'retry' || outcome.decision === 'invalid' ? outcome.decision : 'allow';
-    metrics.recordReview(outcome.decision === 'skip' ? 'other' : review.kind.kind, review.operation, outcome.findings, seconds, unjudged);
+    metrics.recordReview(outcome.decision === 'skip' ? 'other' : review.kind.kind, review.operation, outcome.findings, seconds, unjudged, {
+      decision: outcome.decision,
+      dryRun: review.dryRun === true,
+    });
     request.log.info(
       {
         ...line,
@@ -248,7 +251,7 @@ export async function buildApp(options: AppOptions): Promise<WebhookServer> {
     app: app as unknown as FastifyInstance<HttpsServer>,
     server: app.server as HttpsServer,
     listen: async (port, host) => {
-      await app.listen({ path: `\0mtls-guard-${process.pid}-${randomUUID()}` });
+      await app.listen({ path: `\0mtls-guard-${process.pid}-${randomUUID()}`, listenTextResolver: () => 'webhook server ready for the acceptor' });
       await new Promise<void>((resolve, reject) => {
         acceptor.once('error', reject);
         acceptor.listen(port, host, () => {

@@ -196,7 +196,8 @@ t.test('every refused request is logged once, with the peer and the uid when kno
     .map((line) => JSON.parse(line) as Record<string, unknown>);
   const mine = lines.filter((l) => l['uid'] === uid);
   t.equal(mine.length, 1, 'the 400 is logged once, with its uid');
-  t.match(mine[0], { peer: '127.0.0.1', status: 400, code: 'MTLS_GUARD_NOT_ADMISSION_REVIEW' });
+  t.match(mine[0], { peer: '127.0.0.1', status: 400, code: 'MTLS_GUARD_NOT_ADMISSION_REVIEW', level: 'warn', reqId: /^req-/ });
+  t.match(mine[0]?.['time'], /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/, 'ISO time');
   for (const status of [404, 405, 413]) t.ok(lines.some((l) => l['status'] === status && l['peer'] === '127.0.0.1'), `a ${status} is logged with its peer`);
   const after = await scrape(webhook.metricsPort, 'mtls_guard_rejected_requests_total');
   for (const code of ['400', '404', '405', '413']) {

@@ -78,6 +78,15 @@ t.test('bodies: any content type is JSON; broken or invalid ones get 400 naming 
   t.equal(large.json().code, 'MTLS_GUARD_BODY_TOO_LARGE');
 });
 
+t.test('metrics: reviews apart from findings, with dry_run; build info; process metrics', async (t) => {
+  await app.inject({ method: 'POST', url: '/validate', payload: admissionReview(legacyPod, 'CREATE', undefined, { dryRun: true }) });
+  const text = await metrics.registry.metrics();
+  t.match(text, /mtls_guard_reviews_total\{kind="Pod",operation="CREATE",decision="deny",dry_run="true"\} 1/);
+  t.match(text, /mtls_guard_build_info\{version="\d+\.\d+\.\d+",node="v\d+/);
+  t.match(text, /process_cpu_seconds_total/);
+  t.match(text, /nodejs_eventloop_lag_seconds/);
+});
+
 t.test('refused requests are logged once and counted', async (t) => {
   lines.length = 0;
   await app.inject({ method: 'DELETE', url: '/readyz' });
