@@ -46,7 +46,7 @@ TMP_BIN="$(mktemp -d "${OUT_DIR}/bin.tmp.XXXXXX")"
 trap 'rm -rf "${TMP_BIN}"' EXIT
 start=$(date +%s)
 log "building istio-oracle over istio.io/istio@${ISTIO_VERSION} with $(go env GOVERSION) (cold: ~10 min on 2 cores)"
-(cd "${MOD_DIR}" && go build -trimpath -ldflags "-s -w" -o "${TMP_BIN}/istio-oracle" ./cmd/istio-oracle)
+(cd "${MOD_DIR}" && go build -tags istio_oracle -trimpath -ldflags "-s -w" -o "${TMP_BIN}/istio-oracle" ./cmd/istio-oracle)
 echo "${STAMP}" > "${TMP_BIN}/istio-oracle.sources"
 mkdir -p "${OUT_DIR}/bin"
 mv -f "${TMP_BIN}/istio-oracle" "${BIN}"

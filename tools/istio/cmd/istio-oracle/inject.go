@@ -1,3 +1,5 @@
+//go:build istio_oracle
+
 package main
 
 import (

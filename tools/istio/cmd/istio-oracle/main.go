@@ -1,3 +1,5 @@
+//go:build istio_oracle
+
 // istio-oracle answers, with Istio's own packages, what istiod computes for a given cluster state.
 //
 //	istio-oracle peerauthn                      < state.json   (PeerAuthentication: effective mTLS per workload/port)

@@ -1,4 +1,7 @@
-package main
+// Package oracle_test runs testdata/*/*.json through the istio-oracle binary that tools/build-istio-oracle.sh
+// builds (or reuses). It imports nothing from Istio, so `go test ./...` shares the binary's build cache
+// instead of compiling Istio a second time without -trimpath / with cgo.
+package oracle_test
 
 import (
 	"bytes"
@@ -40,7 +43,7 @@ func canonical(t *testing.T, v any) []byte {
 }
 
 func runCases(t *testing.T, dir string, run func(t *testing.T, tc testCase) any) {
-	files, err := filepath.Glob(filepath.Join("..", "..", "testdata", dir, "*.json"))
+	files, err := filepath.Glob(filepath.Join("testdata", dir, "*.json"))
 	if err != nil || len(files) == 0 {
 		t.Fatalf("no test cases in testdata/%s (%v)", dir, err)
 	}
@@ -78,17 +81,48 @@ func runCases(t *testing.T, dir string, run func(t *testing.T, tc testCase) any)
 	}
 }
 
+var oracleBin string
+
+func oracle(t *testing.T) string {
+	t.Helper()
+	if oracleBin != "" {
+		return oracleBin
+	}
+	if b := os.Getenv("ISTIO_ORACLE"); b != "" {
+		oracleBin = b
+		return b
+	}
+	cmd := exec.Command("bash", filepath.Join("..", "build-istio-oracle.sh"))
+	cmd.Stderr = os.Stderr
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("build-istio-oracle.sh: %v", err)
+	}
+	lines := strings.Split(strings.TrimSpace(string(out)), "\n")
+	oracleBin = lines[len(lines)-1]
+	return oracleBin
+}
+
+func runOracle(t *testing.T, stdin []byte, args ...string) any {
+	t.Helper()
+	cmd := exec.Command(oracle(t), args...)
+	cmd.Stdin = bytes.NewReader(stdin)
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("istio-oracle %v: %v\n%s", args, err, stderr.String())
+	}
+	var v any
+	if err := json.Unmarshal(out, &v); err != nil {
+		t.Fatalf("istio-oracle %v: stdout is not JSON: %v\n%s", args, err, out)
+	}
+	return v
+}
+
 func TestPeerAuthn(t *testing.T) {
 	runCases(t, "peerauthn", func(t *testing.T, tc testCase) any {
-		var in paInput
-		if err := json.Unmarshal(tc.Input, &in); err != nil {
-			t.Fatal(err)
-		}
-		out, err := runPeerAuthn(in)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return out
+		return runOracle(t, tc.Input, "peerauthn")
 	})
 }
 
@@ -110,7 +144,7 @@ func helmAndChart(t *testing.T) (string, string) {
 	if helm == "" {
 		t.Skip("no helm: run tools/build-helm.sh or set MTLS_GUARD_HELM")
 	}
-	out, err := exec.Command("bash", filepath.Join("..", "..", "..", "build-istio-oracle.sh"), "--chart").Output()
+	out, err := exec.Command("bash", filepath.Join("..", "build-istio-oracle.sh"), "--chart").Output()
 	if err != nil {
 		t.Fatalf("build-istio-oracle.sh --chart: %v", err)
 	}
@@ -130,14 +164,6 @@ func TestInject(t *testing.T) {
 		if err := os.WriteFile(path, out, 0o644); err != nil {
 			t.Fatal(err)
 		}
-		var in injInput
-		if err := json.Unmarshal(tc.Input, &in); err != nil {
-			t.Fatal(err)
-		}
-		res, err := runInject(path, in)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return res
+		return runOracle(t, tc.Input, "inject", "--manifest", path)
 	})
 }
