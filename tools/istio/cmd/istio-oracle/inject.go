@@ -17,6 +17,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	klabels "k8s.io/apimachinery/pkg/labels"
+	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/apiserver/pkg/admission"
@@ -25,8 +26,11 @@ import (
 
 	"istio.io/api/label"
 	"istio.io/istio/pilot/pkg/model"
+	"istio.io/istio/pkg/cluster"
+	"istio.io/istio/pkg/config/constants"
 	"istio.io/istio/pkg/config/mesh"
 	"istio.io/istio/pkg/config/mesh/meshwatcher"
+	"istio.io/istio/pkg/kube"
 	"istio.io/istio/pkg/kube/inject"
 	"istio.io/istio/pkg/kube/multicluster"
 )
@@ -36,6 +40,15 @@ import (
 type injInput struct {
 	Namespaces []injNamespace `json:"namespaces"`
 	Pods       []injPod       `json:"pods"`
+	// Nodes, when present (even empty), become the injector's node client, so that its native-sidecar
+	// auto-detection (DetectNativeSidecar) runs; absent, the injector has no node client and, with
+	// ENABLE_NATIVE_SIDECARS=auto (the default), injects a classic istio-proxy container.
+	Nodes *[]injNode `json:"nodes"`
+}
+
+type injNode struct {
+	Name           string `json:"name"`
+	KubeletVersion string `json:"kubeletVersion"`
 }
 
 type injNamespace struct {
@@ -54,16 +67,16 @@ type injOutput struct {
 }
 
 type injResult struct {
-	ID                string   `json:"id"`
-	Webhook           *string  `json:"webhook"`
-	Configuration     *string  `json:"configuration"`
-	Revision          *string  `json:"revision"`
-	MatchedWebhooks   []string `json:"matchedWebhooks"`
-	Injected          bool     `json:"injected"`
-	NativeSidecar     bool     `json:"nativeSidecar"`
-	StatusAnnotation  bool     `json:"statusAnnotation"`
-	Reason            string   `json:"reason"`
-	Error             string   `json:"error,omitempty"`
+	ID               string   `json:"id"`
+	Webhook          *string  `json:"webhook"`
+	Configuration    *string  `json:"configuration"`
+	Revision         *string  `json:"revision"`
+	MatchedWebhooks  []string `json:"matchedWebhooks"`
+	Injected         bool     `json:"injected"`
+	NativeSidecar    bool     `json:"nativeSidecar"`
+	StatusAnnotation bool     `json:"statusAnnotation"`
+	Reason           string   `json:"reason"`
+	Error            string   `json:"error,omitempty"`
 }
 
 // ---- the rendered manifest ----
@@ -129,8 +142,8 @@ type staticWatcher struct {
 }
 
 func (w *staticWatcher) SetHandler(func(*inject.Config, string) error) {}
-func (w *staticWatcher) Run(<-chan struct{})                         {}
-func (w *staticWatcher) Get() (*inject.Config, string, error)        { return w.cfg, w.values, nil }
+func (w *staticWatcher) Run(<-chan struct{})                           {}
+func (w *staticWatcher) Get() (*inject.Config, string, error)          { return w.cfg, w.values, nil }
 
 type injector struct {
 	revision string
@@ -144,7 +157,7 @@ func suffix(rev string) string {
 	return "-" + rev
 }
 
-func newInjector(m *manifest, rev string) (*injector, error) {
+func newInjector(m *manifest, rev string, nodes *[]injNode) (*injector, error) {
 	cmName := "istio-sidecar-injector" + suffix(rev)
 	cm, ok := m.configMaps[cmName]
 	if !ok {
@@ -166,15 +179,29 @@ func newInjector(m *manifest, rev string) (*injector, error) {
 	env := model.NewEnvironment()
 	env.Watcher = meshwatcher.NewTestWatcher(meshCfg)
 	mux := http.NewServeMux()
+	multi := multicluster.NewFakeController()
 	_, err = inject.NewWebhook(inject.WebhookParameters{
 		Watcher:      &staticWatcher{cfg: &cfg, values: cm.Data["values"]},
 		Env:          env,
 		Mux:          mux,
 		Revision:     rev,
-		MultiCluster: multicluster.NewFakeController(),
+		MultiCluster: multi,
 	})
 	if err != nil {
 		return nil, err
+	}
+	if nodes != nil {
+		var objs []runtime.Object
+		for _, n := range *nodes {
+			objs = append(objs, &corev1.Node{
+				ObjectMeta: metav1.ObjectMeta{Name: n.Name},
+				Status:     corev1.NodeStatus{NodeInfo: corev1.NodeSystemInfo{KubeletVersion: n.KubeletVersion}},
+			})
+		}
+		client := kube.NewFakeClient(objs...)
+		stop := make(chan struct{}) // lives as long as the process
+		multi.Add(cluster.ID(constants.DefaultClusterName), client, stop)
+		client.RunAndWait(stop)
 	}
 	return &injector{revision: rev, mux: mux}, nil
 }
@@ -352,7 +379,7 @@ func runInject(manifestPath string, in injInput) (injOutput, error) {
 		res.Revision = &rev
 		inj, ok := injectors[rev]
 		if !ok {
-			inj, err = newInjector(m, rev)
+			inj, err = newInjector(m, rev, in.Nodes)
 			if err != nil {
 				return out, fmt.Errorf("revision %s: %v", rev, err)
 			}
