@@ -33,6 +33,8 @@ import (
 // ---- protocol ----
 
 type paInput struct {
+	// SkipAPIServer leaves out the API server's CRD checks and pruning, to see istiod's own validation alone.
+	SkipAPIServer bool         `json:"skipApiServer"`
 	RootNamespace string       `json:"rootNamespace"`
 	ClusterID     *string      `json:"clusterID"`
 	Network       string       `json:"network"`
@@ -73,8 +75,11 @@ type paOutput struct {
 type paRejected struct {
 	Namespace string `json:"namespace"`
 	Name      string `json:"name"`
-	Error     string `json:"error,omitempty"`
-	Warning   string `json:"warning,omitempty"`
+	// By is who refuses or warns: "apiserver" (CRD schema, CEL rules, pruning), "istiod" (its validating
+	// webhook's decoding and validation) or "oracle" (apiVersion/kind not PeerAuthentication).
+	By      string `json:"by"`
+	Error   string `json:"error,omitempty"`
+	Warning string `json:"warning,omitempty"`
 }
 
 type paGoverning struct {
@@ -97,18 +102,22 @@ type paResult struct {
 
 // convertPolicy turns one input policy into the config.Config istiod would hold, or the error
 // istiod's validation webhook answers with (pkg/webhooks/validation/server/server.go, validate()).
-func convertPolicy(p paPolicy) (*config.Config, string, error) {
+func checkTypeMeta(p paPolicy) (string, error) {
 	group, version, _ := strings.Cut(p.APIVersion, "/")
 	if group != "security.istio.io" || (version != "v1" && version != "v1beta1") {
-		return nil, "", fmt.Errorf("unrecognized apiVersion %q: PeerAuthentication is served as security.istio.io/v1 and v1beta1", p.APIVersion)
+		return "", fmt.Errorf("unrecognized apiVersion %q: PeerAuthentication is served as security.istio.io/v1 and v1beta1", p.APIVersion)
 	}
 	kind := p.Kind
 	if kind == "" {
 		kind = "PeerAuthentication"
 	}
 	if kind != "PeerAuthentication" {
-		return nil, "", fmt.Errorf("unrecognized kind %q", kind)
+		return "", fmt.Errorf("unrecognized kind %q", kind)
 	}
+	return kind, nil
+}
+
+func convertPolicy(p paPolicy, kind string) (*config.Config, string, error) {
 	meta := map[string]any{"name": p.Name, "namespace": p.Namespace}
 	if p.CreationTimestamp != nil {
 		meta["creationTimestamp"] = *p.CreationTimestamp
@@ -258,13 +267,30 @@ func runPeerAuthn(in paInput) (paOutput, error) {
 	var cfgs []*config.Config
 	policyPorts := map[uint32]bool{}
 	for i, p := range in.Policies {
-		c, warn, err := convertPolicy(p)
+		kind, err := checkTypeMeta(p)
 		if err != nil {
-			out.Rejected = append(out.Rejected, paRejected{Namespace: p.Namespace, Name: p.Name, Error: err.Error()})
+			out.Rejected = append(out.Rejected, paRejected{Namespace: p.Namespace, Name: p.Name, By: "oracle", Error: err.Error()})
+			continue
+		}
+		if !in.SkipAPIServer {
+			spec, pruned, err := apiServerAdmit(p, kind)
+			if err != nil {
+				out.Rejected = append(out.Rejected, paRejected{Namespace: p.Namespace, Name: p.Name, By: "apiserver", Error: err.Error()})
+				continue
+			}
+			if len(pruned) > 0 {
+				out.Warnings = append(out.Warnings, paRejected{Namespace: p.Namespace, Name: p.Name, By: "apiserver",
+					Warning: "unknown field(s) dropped by the API server: " + strings.Join(pruned, ", ")})
+			}
+			p.Spec = spec
+		}
+		c, warn, err := convertPolicy(p, kind)
+		if err != nil {
+			out.Rejected = append(out.Rejected, paRejected{Namespace: p.Namespace, Name: p.Name, By: "istiod", Error: err.Error()})
 			continue
 		}
 		if warn != "" {
-			out.Warnings = append(out.Warnings, paRejected{Namespace: p.Namespace, Name: p.Name, Warning: warn})
+			out.Warnings = append(out.Warnings, paRejected{Namespace: p.Namespace, Name: p.Name, By: "istiod", Warning: warn})
 		}
 		// The in-memory store keys on namespace/name; UID and ResourceVersion only feed istiod's version hash.
 		c.UID = strconv.Itoa(i)
