@@ -95,7 +95,8 @@ type paResult struct {
 	Matched   []string          `json:"matched"`
 	Governing paGoverning       `json:"governing"`
 	Labels    map[string]string `json:"labels"`
-	Error     string            `json:"error,omitempty"`
+	// Ztunnel is istiod's answer for ztunnel, present only for "ambient": true.
+	Ztunnel *ztResult `json:"ztunnel,omitempty"`
 }
 
 // ---- conversion and validation (as istiod's validating webhook does it) ----
@@ -309,6 +310,7 @@ func runPeerAuthn(in paInput) (paOutput, error) {
 		nodes[in.Nodes[i].Name] = &in.Nodes[i]
 	}
 
+	var portLists [][]uint32
 	for _, w := range in.Workloads {
 		var node *paNode
 		if w.NodeName != "" {
@@ -317,9 +319,6 @@ func runPeerAuthn(in paInput) (paOutput, error) {
 		lbls := labelutil.AugmentLabels(labels.Instance(w.Labels), cluster.ID(clusterID),
 			podLocality(w.Labels, node), w.NodeName, network.ID(in.Network))
 		res := paResult{ID: w.ID, Ports: map[string]string{}, Matched: []string{}, Labels: lbls}
-		if w.Ambient {
-			res.Error = "ambient (ztunnel) evaluation is not implemented by this oracle; see README"
-		}
 
 		matcher := model.PolicyMatcherFor(w.Namespace, lbls, false)
 		matched := push.AuthnPolicies.GetPeerAuthenticationsForWorkload(matcher)
@@ -348,10 +347,20 @@ func runPeerAuthn(in paInput) (paOutput, error) {
 			ports[p] = true
 		}
 		maps.Copy(ports, policyPorts)
-		for _, p := range slices.Sorted(maps.Keys(ports)) {
+		sorted := slices.Sorted(maps.Keys(ports))
+		portLists = append(portLists, sorted)
+		for _, p := range sorted {
 			res.Ports[strconv.FormatUint(uint64(p), 10)] = mtls.GetMutualTLSModeForPort(p).String()
 		}
 		out.Workloads = append(out.Workloads, res)
+	}
+	zt, err := runAmbient(push.AuthnPolicies.GetRootNamespace(), clusterID, cfgs, in.Workloads,
+		func(i int) []uint32 { return portLists[i] })
+	if err != nil {
+		return out, err
+	}
+	for i, r := range zt {
+		out.Workloads[i].Ztunnel = r
 	}
 	return out, nil
 }
