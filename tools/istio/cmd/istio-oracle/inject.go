@@ -393,7 +393,13 @@ func runInject(manifestPath string, in injInput) (injOutput, error) {
 				path = (*u)[i:]
 			}
 		}
-		patched, _, err := inj.review(path, ns, p.Pod)
+		// Send the pod as the API server serializes it (every container has "resources": {} and so on):
+		// the injector's JSON patch is computed against that form and may not apply to a hand-written one.
+		podJSON, err := json.Marshal(&pod)
+		if err != nil {
+			return out, err
+		}
+		patched, _, err := inj.review(path, ns, podJSON)
 		if err != nil {
 			res.Error = err.Error()
 			res.Reason = "the injector failed"
