@@ -8,6 +8,7 @@ import { createServer, type Server } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import type { TLSSocket } from 'node:tls';
 import { ApiException, CoreV1Api, KubeConfig } from '@kubernetes/client-node';
+import { pino, type Logger } from 'pino';
 import t from 'tap';
 import { runtimeCertificates, type RuntimeCertificateOptions, type RuntimeCertificates } from '../../src/certs/runtime.js';
 import { TLS_OPTIONS } from '../../src/server/tls.js';
@@ -52,6 +53,13 @@ const caBundles = (name: string): string[] =>
 async function secretData(name: string): Promise<Record<string, string>> {
   const secret = await core.readNamespacedSecret({ name, namespace: NAMESPACE });
   return Object.fromEntries(Object.entries(secret.data ?? {}).map(([key, value]) => [key, Buffer.from(value, 'base64').toString('utf8')]));
+}
+
+/** A logger whose lines (parsed) land in `lines`. */
+function memoryLogger(): { logger: Logger; lines: Record<string, unknown>[] } {
+  const lines: Record<string, unknown>[] = [];
+  const logger = pino({ level: 'info' }, { write: (line: string) => lines.push(JSON.parse(line) as Record<string, unknown>) });
+  return { logger, lines };
 }
 
 const start = (options: Partial<RuntimeCertificateOptions> & Pick<RuntimeCertificateOptions, 'secretName' | 'webhookConfigName'>): Promise<RuntimeCertificates> =>
@@ -103,12 +111,21 @@ t.test('a Secret it may not create is reported as such', async (t) => {
     contexts: [{ name: 'test', cluster: 'test', user: 'limited' }],
     currentContext: 'test',
   });
-  kubectl(['create', 'role', 'limited', '-n', NAMESPACE, '--verb=get,update', '--resource=secrets', '--resource-name=absent-tls']);
+  kubectl(['create', 'role', 'limited', '-n', NAMESPACE, '--verb=get,update', '--resource=secrets', '--resource-name=absent-tls', '--resource-name=limited-tls']);
   kubectl(['create', 'rolebinding', 'limited', '-n', NAMESPACE, '--role=limited', `--serviceaccount=${NAMESPACE}:limited`]);
   await t.rejects(
     runtimeCertificates({ kubeConfig: limited, namespace: NAMESPACE, service: 'guard-mtls-guard', secretName: 'absent-tls', webhookConfigName: 'fresh' }),
     { message: /the Secret guard\/absent-tls does not exist and this service account may not create it/ },
   );
+
+  // The Secret exists (as the chart makes it) but the webhook configuration may not be read: it serves, and says why.
+  await core.createNamespacedSecret({ namespace: NAMESPACE, body: { metadata: { name: 'limited-tls' }, type: 'Opaque' } });
+  const { logger, lines } = memoryLogger();
+  const certs = await runtimeCertificates({ kubeConfig: limited, namespace: NAMESPACE, service: 'guard-mtls-guard', secretName: 'limited-tls', webhookConfigName: 'fresh', logger });
+  certs.stop();
+  t.equal((await secretData('limited-tls'))['tls.crt'], certs.pair.cert, 'get and update on its own Secret are enough to fill it');
+  const refused = lines.find((line) => line['msg'] === 'cannot write the caBundle; retrying');
+  t.match(refused?.['error'], /^HTTP 403: .*validatingwebhookconfigurations.* "fresh" is forbidden/, 'a refused webhook configuration is logged with the API server\'s reason');
 });
 
 for (const [race, prepare] of [
@@ -118,7 +135,7 @@ for (const [race, prepare] of [
   }],
 ] as const) {
   t.test(`replicas starting together settle on one Secret (${race})`, async (t) => {
-    const name = `race-${prepare.length}`;
+    const name = race.startsWith('no Secret') ? 'race-create' : 'race-update';
     createWebhookConfiguration(name, ['https://127.0.0.1:1/a'], 'nowhere');
     for (let round = 0; round < 3; round++) {
       const secretName = `${name}-${round}-tls`;
@@ -214,4 +231,21 @@ t.test('rotations while the API server calls two replicas: every review answered
   const [a, b] = replicas.map((r) => r.rotations);
   const shared = a!.filter((fingerprint) => b!.includes(fingerprint)).length;
   t.ok(shared >= Math.min(a!.length, b!.length) - 1, `both replicas moved to the same pairs (${shared} shared of ${a!.length} and ${b!.length})`);
+});
+
+t.test('a check that fails (the API server stops answering) is logged and retried until it succeeds', async (t) => {
+  createWebhookConfiguration('flaky', ['https://127.0.0.1:1/a'], 'nowhere');
+  const { logger, lines } = memoryLogger();
+  const certs = await start({ secretName: 'flaky-tls', webhookConfigName: 'flaky', checkIntervalMs: 200, retryIntervalMs: 200, requestTimeoutMs: 500, logger });
+  t.teardown(() => certs.stop());
+  plane.pauseApiServer();
+  await new Promise((resolve) => setTimeout(resolve, 1500));
+  plane.resumeApiServer();
+  const failed = lines.filter((line) => line['msg'] === 'runtime certificates: check failed; retrying');
+  t.ok(failed.length >= 1, `the frozen API server was noticed (${failed.length} failed checks)`);
+  t.match(failed[0]?.['error'], 'no answer from the API server in 500 ms');
+  kubectl(['patch', 'validatingwebhookconfiguration', 'flaky', '--type=json', '-p', '[{"op":"remove","path":"/webhooks/0/clientConfig/caBundle"}]']);
+  const deadline = Date.now() + 15_000;
+  while (caBundles('flaky')[0] !== certs.caBundle && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 200));
+  t.same(caBundles('flaky'), [certs.caBundle], 'checks resumed once it answered again');
 });
