@@ -56,6 +56,10 @@ t.test('helm lint --strict is clean in every certificate mode', async (t) => {
     t.equal(lint.code, 0, `${mode}: ${lint.stdout}${lint.stderr}`);
     t.notMatch(lint.stdout, /\[(WARNING|ERROR)\]/, `${mode}: no warnings`);
   }
+  const everything = ['metrics.serviceMonitor.enabled=true', 'metrics.prometheusRule.enabled=true', 'networkPolicy.enabled=true', `image.digest=sha256:${'0'.repeat(64)}`];
+  const lint = run(['lint', '--strict', chart, '-n', 'mtls-guard', ...everything.flatMap((s) => ['--set', s])]);
+  t.equal(lint.code, 0, `every option on: ${lint.stdout}${lint.stderr}`);
+  t.notMatch(lint.stdout, /\[(WARNING|ERROR)\]/, 'every option on: no warnings');
 });
 
 t.test('the ValidatingWebhookConfiguration', async (t) => {
