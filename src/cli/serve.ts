@@ -6,6 +6,7 @@ import { fileURLToPath } from 'node:url';
 import { KubeConfig } from '@kubernetes/client-node';
 import { pino, type Logger } from 'pino';
 import { generateCertificates, writeCertificates } from '../certs/generate.js';
+import { runtimeCertificates } from '../certs/runtime.js';
 import { policyFor } from '../config/config.js';
 import { loadConfig } from '../config/load.js';
 import { describeFsError, UserError, usage } from '../errors.js';
@@ -34,6 +35,10 @@ export interface ServeOptions {
   state?: string[];
   logLevel: string;
   certPollMs: number;
+  /** Runtime certificates: the Secret shared by the replicas, the webhook configuration whose caBundle to keep, and the Service the certificate names. */
+  certSecret?: string;
+  webhookConfig?: string;
+  certService?: string;
   /** After SIGTERM, keep answering (with /readyz failing) this long before closing, so endpoints drain first. */
   shutdownDelayMs: number;
 }
@@ -135,19 +140,45 @@ function createLogger(level: string): Logger {
   );
 }
 
-/** The serving certificate is re-read when its files change and swapped in without a restart. */
-function reloadCertificates(options: ServeOptions, webhook: WebhookServer, pair: KeyPair, metrics: Metrics, logger: Logger): CertificateReloader {
+/** The serving certificate, and later ones as they are swapped in without a restart. */
+interface CertificateSource {
+  pair: KeyPair;
+  onRotate(listener: (next: KeyPair) => void): void;
+  stop(): void;
+}
+
+/**
+ * Files (re-read when they change; a bad pair keeps the old one), or with --cert-secret a Secret that the
+ * replicas share, created and rotated by mtls-guard itself, its CA written into its own webhook configuration.
+ */
+async function certificateSource(options: ServeOptions, logger: Logger, metrics: Metrics): Promise<CertificateSource> {
+  if (options.certSecret) {
+    const namespace = ownNamespace();
+    const kubeConfig = clusterConfig(options.kubeconfig);
+    if (!kubeConfig || !namespace) throw usage('--cert-secret needs a cluster: run in one (or pass --kubeconfig and set POD_NAMESPACE)');
+    if (!options.webhookConfig || !options.certService) throw usage('--cert-secret needs --webhook-config and --cert-service');
+    try {
+      const runtime = await runtimeCertificates({
+        kubeConfig,
+        namespace,
+        secretName: options.certSecret,
+        webhookConfigName: options.webhookConfig,
+        service: options.certService,
+        logger,
+      });
+      return { pair: runtime.pair, onRotate: (listener) => runtime.onRotate(listener), stop: () => runtime.stop() };
+    } catch (error) {
+      throw usage(`cannot set up runtime certificates in Secret ${namespace}/${options.certSecret}: ${(error as Error).message}`);
+    }
+  }
+  const pair = await servingCertificate(options, logger);
+  const listeners: ((next: KeyPair) => void)[] = [];
   const reloader = new CertificateReloader(
     options.tlsCertFile,
     options.tlsKeyFile,
     pair,
     {
-      onReload: (next) => {
-        webhook.server.setSecureContext({ cert: next.cert, key: next.key, ...TLS_OPTIONS });
-        metrics.certificateReloads.inc({ result: 'loaded' });
-        metrics.certificateExpiry.set(Date.parse(next.notAfter) / 1000);
-        logger.info({ fingerprint: next.fingerprint, notAfter: next.notAfter }, 'serving certificate reloaded');
-      },
+      onReload: (next) => listeners.forEach((listener) => listener(next)),
       onRejected: (reason) => {
         metrics.certificateReloads.inc({ result: 'rejected' });
         logger.error({ reason }, 'new serving certificate rejected; keeping the current one');
@@ -156,7 +187,7 @@ function reloadCertificates(options: ServeOptions, webhook: WebhookServer, pair:
     options.certPollMs,
   );
   reloader.start();
-  return reloader;
+  return { pair, onRotate: (listener) => void listeners.push(listener), stop: () => reloader.stop() };
 }
 
 /** Listen, or one line saying why not (the port is in use, permission denied). */
@@ -175,18 +206,24 @@ export async function serve(options: ServeOptions): Promise<{ port: number; metr
   const logger = createLogger(options.logLevel);
   const config = await loadConfig(options.config);
   const policy = policyFor(config, ownNamespace());
-  const pair = await servingCertificate(options, logger);
   const source = await stateSource(options, logger);
-  await source.start();
   const metrics = new Metrics(source);
+  const certificates = await certificateSource(options, logger, metrics);
+  const { pair } = certificates;
+  await source.start();
   metrics.certificateExpiry.set(Date.parse(pair.notAfter) / 1000);
   let draining = false;
   const webhook = await buildApp({ pair, source, policy, logger, metrics, draining: () => draining });
   const metricsApp = await buildMetricsApp(metrics, logger);
-  const reloader = reloadCertificates(options, webhook, pair, metrics, logger);
+  certificates.onRotate((next) => {
+    webhook.server.setSecureContext({ cert: next.cert, key: next.key, ...TLS_OPTIONS });
+    metrics.certificateReloads.inc({ result: 'loaded' });
+    metrics.certificateExpiry.set(Date.parse(next.notAfter) / 1000);
+    logger.info({ fingerprint: next.fingerprint, notAfter: next.notAfter }, 'serving certificate reloaded');
+  });
 
   const stopAll = async (): Promise<void> => {
-    reloader.stop();
+    certificates.stop();
     await webhook.close();
     await metricsApp.close();
     await source.stop();
