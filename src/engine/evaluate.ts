@@ -80,7 +80,7 @@ function reviewPeerAuthentication(review: Review, identity: Required<Identity>, 
   const found: RuleFinding[] = [];
   if (next.value) {
     if (enabled(policy, 'strict-requires-mesh')) {
-      const denial = strictRequiresMesh(next.value, after, state, policy.exempt);
+      const denial = strictRequiresMesh(next.value, after, state, policy.exempt, meshContext(state, policy));
       if (denial) found.push(denial);
     }
     if (enabled(policy, 'mtls-drift')) {
