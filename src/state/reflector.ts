@@ -50,6 +50,8 @@ export interface ReflectorOptions {
   absentIsEmpty?: boolean;
   /** How often to look again for a resource that was not served (the CRD may be installed later). */
   absentRecheckMs?: number;
+  /** Passed on list and watch, e.g. metadata.name=X: RBAC by resourceNames allows list/watch only with it. */
+  fieldSelector?: string;
 }
 
 class HttpError extends Error {
@@ -86,7 +88,7 @@ export class Reflector {
   #loop: Promise<void> | undefined;
   #path: string | undefined;
   #lastSync = 0;
-  readonly #o: Required<Omit<ReflectorOptions, 'kubeConfig' | 'store' | 'logger' | 'paths' | 'resource'>> & ReflectorOptions;
+  readonly #o: Required<Omit<ReflectorOptions, 'kubeConfig' | 'store' | 'logger' | 'paths' | 'resource' | 'fieldSelector'>> & ReflectorOptions;
 
   constructor(options: ReflectorOptions) {
     this.#o = {
@@ -207,6 +209,7 @@ export class Reflector {
     const url = new URL(cluster.server.replace(/\/$/, '') + path);
     url.searchParams.set('limit', String(this.#o.pageSize));
     if (continueToken) url.searchParams.set('continue', continueToken);
+    if (this.#o.fieldSelector) url.searchParams.set('fieldSelector', this.#o.fieldSelector);
     const options: RequestOptions = { method: 'GET', headers: { accept: 'application/json' } };
     await this.#o.kubeConfig.applyToHTTPSOptions(options);
     const body = await new Promise<string>((resolve, reject) => {
@@ -268,7 +271,7 @@ export class Reflector {
       watcher
         .watch(
           path,
-          { resourceVersion: rv, allowWatchBookmarks: true, timeoutSeconds },
+          { resourceVersion: rv, allowWatchBookmarks: true, timeoutSeconds, ...(this.#o.fieldSelector ? { fieldSelector: this.#o.fieldSelector } : {}) },
           (type: string, object: unknown) => {
             if (settled) return;
             armWatchdog();

@@ -70,9 +70,15 @@ t.test('the ValidatingWebhookConfiguration', async (t) => {
   t.same(excluded(workloads).values, ['istio-system', 'kube-node-lease', 'kube-public', 'kube-system', 'mtls-guard'], 'workloads: the root namespace is skipped too');
   t.same(policies.rules, [{ apiGroups: ['security.istio.io'], apiVersions: ['v1', 'v1beta1'], resources: ['peerauthentications'], operations: ['CREATE', 'UPDATE', 'DELETE'], scope: 'Namespaced' }]);
   t.same(workloads.rules.flatMap((r: Doc) => r['resources']).sort(), ['cronjobs', 'daemonsets', 'deployments', 'jobs', 'pods', 'replicasets', 'replicationcontrollers', 'statefulsets']);
+  const namespaces = vwc?.['webhooks'][2];
+  t.equal(namespaces?.name, 'namespaces.mtls-guard.dev', 'Namespace UPDATEs for mtls-drift');
+  t.equal(namespaces?.failurePolicy, 'Ignore', 'Namespace reviews never block');
+  t.same(namespaces?.rules, [{ apiGroups: [''], apiVersions: ['v1'], resources: ['namespaces'], operations: ['UPDATE'], scope: 'Cluster' }], 'UPDATE only');
+  t.same(excluded(namespaces).values, excluded(workloads).values, 'exempt namespaces are skipped');
+  t.equal(find(render(['webhook.namespaces.enabled=false']), 'ValidatingWebhookConfiguration')?.['webhooks'].length, 2, 'the Namespace webhook can be turned off');
 
   const tuned = find(render(['webhook.workloads.failurePolicy=Fail', 'webhook.peerAuthentications.failurePolicy=Ignore', 'webhook.timeoutSeconds=3'], 'platform'), 'ValidatingWebhookConfiguration');
-  t.same(tuned?.['webhooks'].map((h: Doc) => h['failurePolicy']), ['Ignore', 'Fail'], 'failurePolicy is configurable per webhook');
+  t.same(tuned?.['webhooks'].map((h: Doc) => h['failurePolicy']), ['Ignore', 'Fail', 'Ignore'], 'failurePolicy is configurable per webhook');
   t.equal(tuned?.['webhooks'][0].timeoutSeconds, 3);
   t.ok(tuned?.['webhooks'][1].namespaceSelector.matchExpressions[0].values.includes('platform'), 'the release namespace follows -n');
 });
@@ -162,6 +168,7 @@ t.test('against a real API server', async (t) => {
   t.teardown(() => plane.stop());
   const kubectl = (args: string[], input?: string) => plane.kubectl(args, input);
   t.equal(kubectl(['create', 'namespace', 'mtls-guard']).code, 0);
+  t.equal(kubectl(['create', 'namespace', 'istio-system']).code, 0, 'the root namespace (Istio installed)');
   t.equal(kubectl(['apply', '-f', repoPath('test/e2e/peerauthentication-crd.yaml')]).code, 0, 'Istio CRD installed');
   t.equal(kubectl(['wait', '--for=condition=Established', 'crd/peerauthentications.security.istio.io', '--timeout=60s']).code, 0);
 
@@ -188,6 +195,20 @@ t.test('against a real API server', async (t) => {
     for (const verb of ['create', 'update', 'patch', 'delete']) t.equal(can(verb, resource), 'no', `cannot ${verb} ${resource}`);
   }
   for (const resource of ['secrets', 'configmaps', 'deployments', 'validatingwebhookconfigurations']) t.equal(can('get', resource), 'no', `cannot get ${resource}`);
+  const injectorWebhooks = 'mutatingwebhookconfigurations.admissionregistration.k8s.io';
+  for (const verb of ['get', 'list', 'watch']) t.equal(can(verb, injectorWebhooks), 'yes', `can ${verb} ${injectorWebhooks}`);
+  for (const verb of ['create', 'update', 'patch', 'delete']) t.equal(can(verb, injectorWebhooks), 'no', `cannot ${verb} ${injectorWebhooks}`);
+  const canIn = (verb: string, resource: string, namespace: string) =>
+    kubectl(['auth', 'can-i', verb, resource, '--as', sa, '-n', namespace]).stdout.trim();
+  for (const verb of ['get', 'list', 'watch']) {
+    t.equal(canIn(verb, 'configmaps/istio-sidecar-injector', 'istio-system'), 'yes', `can ${verb} the injector's ConfigMap in the root namespace`);
+  }
+  for (const verb of ['create', 'update', 'patch', 'delete']) {
+    t.equal(canIn(verb, 'configmaps/istio-sidecar-injector', 'istio-system'), 'no', `cannot ${verb} the injector's ConfigMap`);
+  }
+  t.equal(canIn('get', 'configmaps/istio', 'istio-system'), 'no', 'cannot get another ConfigMap in the root namespace');
+  t.equal(canIn('list', 'configmaps', 'istio-system'), 'no', 'cannot list every ConfigMap in the root namespace');
+  t.equal(canIn('get', 'configmaps/istio-sidecar-injector', 'default'), 'no', 'cannot get a ConfigMap of that name elsewhere');
 
   const caOf = () => ({
     secret: kubectl(['get', 'secret', 'guard-mtls-guard-tls', '-n', 'mtls-guard', '-o', 'jsonpath={.data.ca\\.crt}']).stdout,

@@ -47,4 +47,6 @@ exemptNamespaces:
 {{- range .Values.config.exemptNamespaces }}
   - {{ . }}
 {{- end }}
+istioVersion: {{ .Values.config.istioVersion | quote }}
+proxyImages: {{ toJson .Values.config.proxyImages }}
 {{- end -}}
