@@ -101,12 +101,18 @@ t.test('the Deployment: HA, restricted, probed over HTTPS', async (t) => {
   t.equal(container.env[0].name, 'POD_NAMESPACE');
 });
 
-t.test('RBAC: get, list and watch on pods, namespaces and peerauthentications, nothing else', async (t) => {
-  const role = find(render(), 'ClusterRole');
+t.test("RBAC: get, list and watch on pods, namespaces, peerauthentications and Istio's injector config, nothing else", async (t) => {
+  const docs = render();
+  const role = find(docs, 'ClusterRole');
   t.same(role?.['rules'], [
     { apiGroups: [''], resources: ['pods', 'namespaces'], verbs: ['get', 'list', 'watch'] },
     { apiGroups: ['security.istio.io'], resources: ['peerauthentications'], verbs: ['get', 'list', 'watch'] },
+    { apiGroups: ['admissionregistration.k8s.io'], resources: ['mutatingwebhookconfigurations'], verbs: ['get', 'list', 'watch'] },
   ]);
+  const injectorRole = find(docs, 'Role', 'guard-mtls-guard-istio-injector');
+  t.equal(injectorRole?.['metadata'].namespace, 'istio-system', 'in the root namespace');
+  t.same(injectorRole?.['rules'], [{ apiGroups: [''], resources: ['configmaps'], resourceNames: ['istio-sidecar-injector'], verbs: ['get', 'list', 'watch'] }], 'that one ConfigMap, by name');
+  t.equal(find(render(['config.rootNamespace=istio-config']), 'Role', 'guard-mtls-guard-istio-injector')?.['metadata'].namespace, 'istio-config', 'follows config.rootNamespace');
 });
 
 t.test('the ConfigMap holds a config mtls-guard accepts', async (t) => {
@@ -209,6 +215,10 @@ t.test('against a real API server', async (t) => {
   t.equal(canIn('get', 'configmaps/istio', 'istio-system'), 'no', 'cannot get another ConfigMap in the root namespace');
   t.equal(canIn('list', 'configmaps', 'istio-system'), 'no', 'cannot list every ConfigMap in the root namespace');
   t.equal(canIn('get', 'configmaps/istio-sidecar-injector', 'default'), 'no', 'cannot get a ConfigMap of that name elsewhere');
+  t.equal(kubectl(['create', 'configmap', 'istio-sidecar-injector', '-n', 'istio-system', '--from-literal=config=policy: enabled']).code, 0);
+  const listed = kubectl(['get', 'configmaps', '-n', 'istio-system', '--field-selector', 'metadata.name=istio-sidecar-injector', '--as', sa, '-o', 'name']);
+  t.equal(listed.stdout.trim(), 'configmap/istio-sidecar-injector', `the reflector's list (fieldSelector metadata.name) is allowed: ${listed.stderr}`);
+  t.not(kubectl(['get', 'configmaps', '-n', 'istio-system', '--as', sa]).code, 0, 'a list without the field selector is refused');
 
   const caOf = () => ({
     secret: kubectl(['get', 'secret', 'guard-mtls-guard-tls', '-n', 'mtls-guard', '-o', 'jsonpath={.data.ca\\.crt}']).stdout,
