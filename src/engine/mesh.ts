@@ -179,7 +179,7 @@ function notCalled(
   if (podInject === undefined) {
     const annotationOnly =
       workload.injectAnnotation !== undefined ? ` (the annotation ${SIDECAR_INJECT} does not select a pod; the label does)` : '';
-    return result('namespace-unlabelled', `${unlabelled}${annotationOnly}${assumption(injector, context)}`);
+    return result('namespace-unlabelled', `${unlabelled}${annotationOnly}`);
   }
   return result(
     'pod-label-not-true',
