@@ -5,6 +5,8 @@ import type { Judgement, NamespaceFacts, WorkloadFacts } from '../../src/engine/
 import { decodeWorkload } from '../../src/engine/decode.js';
 import { DEFAULT_CONFIG, parseConfig, policyFor, type Config } from '../../src/config/config.js';
 import { buildState } from '../../src/state/build-state.js';
+import { namespaceFix, workloadFix } from '../../src/engine/fixes.js';
+import { podRequiresMesh } from '../../src/engine/rules/pod-requires-mesh.js';
 import { readYaml } from '../support/helpers.js';
 import { istioInstall, type InstallSpec } from '../support/istio-install.js';
 
@@ -59,6 +61,16 @@ for (const row of readYaml<Row[]>('test/tables/mesh.yaml')) {
     t.equal(verdict.cause, row.cause, 'cause');
     if (row.because) t.match(verdict.because, row.because);
     t.ok(verdict.because.length > 0, 'explains itself');
+    if (!verdict.inMesh && verdict.cause !== 'host-network') {
+      const workload = pod(row, ns);
+      const fix = workloadFix(workload, verdict);
+      t.ok(fix.length > 0 && !fix.includes('undefined'), `a fix for ${verdict.cause}: ${fix}`);
+      const steps = namespaceFix(ns, [{ workload, membership: verdict }]);
+      t.ok(steps.length > 0 && steps.every((step) => !step.includes('undefined')), `namespace fix steps: ${steps.join('; ')}`);
+      const finding = podRequiresMesh(workload, namespace, context);
+      t.ok(finding?.message.includes(verdict.because), 'the finding names what decided');
+      t.ok((finding?.warning.length ?? 0) < 256, 'its warning fits');
+    }
     const workload = pod(row, ns);
     // The candidate index does not apply proxyImages (it is built without the config): see mayBeOutsideMesh.
     if (!mayBeOutsideMesh(workload) && row.config?.['proxyImages'] === undefined) {
