@@ -149,13 +149,16 @@ export class KubeStateSource implements StateSource {
         resource: 'mutatingwebhookconfigurations',
         paths: ['/apis/admissionregistration.k8s.io/v1/mutatingwebhookconfigurations'],
         store: injectorWebhooks,
+        // Every API server serves both; a stand-in that does not (bench/memory.ts's replay) has no injector.
+        absentIsEmpty: true,
       }),
-      injectorconfig: new Reflector({
+      configmaps: new Reflector({
         ...common,
         resource: 'configmaps',
         paths: [`/api/v1/namespaces/${rootNamespace}/configmaps`],
         fieldSelector: `metadata.name=${INJECTOR_CONFIGMAP}`,
         store: injectorConfig,
+        absentIsEmpty: true,
       }),
     };
   }
