@@ -86,13 +86,13 @@ function clusterConfig(kubeconfig: string | undefined): KubeConfig | undefined {
   return config;
 }
 
-async function stateSource(options: ServeOptions, logger: Logger): Promise<StateSource> {
+async function stateSource(options: ServeOptions, logger: Logger, rootNamespace: string): Promise<StateSource> {
   if (options.state && options.state.length > 0) return new FileStateSource(options.state);
   const kube = clusterConfig(options.kubeconfig);
   // An explicit --kubeconfig or the in-cluster account is used even while unreachable (readiness waits for it);
   // a kubeconfig merely found in the environment is used only if its cluster answers.
-  if (kube && (options.kubeconfig || inCluster())) return new KubeStateSource(kube, logger);
-  if (kube && (await reachable(kube))) return new KubeStateSource(kube, logger);
+  if (kube && (options.kubeconfig || inCluster())) return new KubeStateSource(kube, logger, {}, rootNamespace);
+  if (kube && (await reachable(kube))) return new KubeStateSource(kube, logger, {}, rootNamespace);
   if (kube) {
     logger.warn({ server: kube.getCurrentCluster()?.server }, 'the cluster in KUBECONFIG / ~/.kube/config does not answer');
   }
@@ -206,7 +206,7 @@ export async function serve(options: ServeOptions): Promise<{ port: number; metr
   const logger = createLogger(options.logLevel);
   const config = await loadConfig(options.config);
   const policy = policyFor(config, ownNamespace());
-  const source = await stateSource(options, logger);
+  const source = await stateSource(options, logger, config.rootNamespace);
   const metrics = new Metrics(source);
   const certificates = await certificateSource(options, logger, metrics);
   const { pair } = certificates;

@@ -1,5 +1,6 @@
 /** SPEC 2.4: rule actions, the enforcement override and exempt namespaces. */
 import { Ajv } from 'ajv';
+import { NEWEST_ISTIO_VERSION, SUPPORTED_ISTIO_VERSIONS } from '../engine/istio-version.js';
 import { ACTIONS, RULE_IDS, type Action, type Policy, type RuleId } from '../engine/types.js';
 import { fieldOf, problemOf } from '../schema-errors.js';
 
@@ -13,6 +14,10 @@ export interface Config {
   enforcement: Enforcement;
   rules: Record<RuleId, Action>;
   exemptNamespaces: string[];
+  /** Whose semantics to follow: one of SUPPORTED_ISTIO_VERSIONS. */
+  istioVersion: string;
+  /** Image patterns (`*` matches anything) an istio-proxy must match; empty means any image. */
+  proxyImages: string[];
 }
 
 const DEFAULTS: Config = {
@@ -20,6 +25,8 @@ const DEFAULTS: Config = {
   enforcement: 'enforce',
   rules: { 'strict-requires-mesh': 'deny', 'mtls-drift': 'warn', 'pod-requires-mesh': 'deny' },
   exemptNamespaces: ['kube-system', 'kube-public', 'kube-node-lease'],
+  istioVersion: NEWEST_ISTIO_VERSION,
+  proxyImages: [],
 };
 export const DEFAULT_CONFIG: Readonly<Config> = Object.freeze(DEFAULTS);
 
@@ -42,6 +49,8 @@ export const CONFIG_SCHEMA = {
       items: { type: 'string', pattern: NAMESPACE_NAME, maxLength: 63 },
       uniqueItems: true,
     },
+    istioVersion: { enum: [...SUPPORTED_ISTIO_VERSIONS] },
+    proxyImages: { type: 'array', items: { type: 'string', minLength: 1, maxLength: 512 }, uniqueItems: true },
   },
 } as const;
 
@@ -66,6 +75,8 @@ export function parseConfig(document: unknown): ConfigResult {
       enforcement: given.enforcement ?? DEFAULT_CONFIG.enforcement,
       rules: { ...DEFAULT_CONFIG.rules, ...given.rules },
       exemptNamespaces: given.exemptNamespaces ?? [...DEFAULT_CONFIG.exemptNamespaces],
+      istioVersion: given.istioVersion ?? DEFAULT_CONFIG.istioVersion,
+      proxyImages: given.proxyImages ?? [],
     },
   };
 }
@@ -88,5 +99,11 @@ export function exemptNamespaces(config: Config, ownNamespace?: string): Readonl
 /** The engine's policy from a config: actions with the enforcement override applied, and the exempt namespaces. */
 export function policyFor(config: Config, ownNamespace?: string): Policy {
   const actions = Object.fromEntries(RULE_IDS.map((rule) => [rule, actionFor(config, rule)])) as Record<RuleId, Action>;
-  return { rootNamespace: config.rootNamespace, actions, exempt: exemptNamespaces(config, ownNamespace) };
+  return {
+    rootNamespace: config.rootNamespace,
+    actions,
+    exempt: exemptNamespaces(config, ownNamespace),
+    istioVersion: config.istioVersion,
+    proxyImages: config.proxyImages,
+  };
 }

@@ -3,12 +3,7 @@
  * Every function is total: malformed input yields a DecodeError naming the field, never a throw.
  */
 import { isPlainObject, type PlainObject } from './objects.js';
-import {
-  AMBIENT_REDIRECTION,
-  PROXY_CONTAINER,
-  SIDECAR_INJECT,
-  SIDECAR_STATUS,
-} from './istio-labels.js';
+import { PROXY_CONTAINER, SIDECAR_INJECT, SIDECAR_STATUS } from './istio-labels.js';
 import {
   MTLS_MODES,
   type Judgement,
@@ -51,28 +46,28 @@ export function classify(apiVersion: string, kind: string): CheckedKind | undefi
   return undefined;
 }
 
-type Obj = PlainObject;
-const isObject = isPlainObject;
+export type Obj = PlainObject;
+export const isObject = isPlainObject;
 
-class FieldError extends Error {}
+export class FieldError extends Error {}
 
 const QUOTED_LIMIT = 64;
 
 /** A value as JSON for an error message: short, whatever the client sent (however long or deeply nested). */
-function quote(value: unknown): string {
+export function quote(value: unknown): string {
   if (typeof value === 'object' && value !== null) return Array.isArray(value) ? 'a list' : 'an object';
   const text = typeof value === 'string' ? JSON.stringify(value.slice(0, QUOTED_LIMIT + 1)) : String(value);
   return text.length > QUOTED_LIMIT ? `${text.slice(0, QUOTED_LIMIT)}…` : text;
 }
 
-function field(parent: Obj, key: string, path: string): Obj | undefined {
+export function field(parent: Obj, key: string, path: string): Obj | undefined {
   const value = parent[key];
   if (value === undefined || value === null) return undefined;
   if (!isObject(value)) throw new FieldError(`${path}.${key} must be an object`);
   return value;
 }
 
-function stringMap(parent: Obj | undefined, key: string, path: string): Labels {
+export function stringMap(parent: Obj | undefined, key: string, path: string): Labels {
   const value = parent?.[key];
   if (value === undefined || value === null) return {};
   if (!isObject(value)) throw new FieldError(`${path}.${key} must be a map of strings`);
@@ -84,21 +79,21 @@ function stringMap(parent: Obj | undefined, key: string, path: string): Labels {
   return value as Labels;
 }
 
-function optionalString(parent: Obj | undefined, key: string, path: string): string | undefined {
+export function optionalString(parent: Obj | undefined, key: string, path: string): string | undefined {
   const value = parent?.[key];
   if (value === undefined || value === null) return undefined;
   if (typeof value !== 'string') throw new FieldError(`${path}.${key} must be a string`);
   return value;
 }
 
-function list(parent: Obj | undefined, key: string, path: string): Obj[] {
+export function list(parent: Obj | undefined, key: string, path: string): Obj[] {
   const value = parent?.[key];
   if (value === undefined || value === null) return [];
   if (!Array.isArray(value) || !value.every(isObject)) throw new FieldError(`${path}.${key} must be a list of objects`);
   return value;
 }
 
-function attempt<T>(build: () => T): Decoded<T> {
+export function attempt<T>(build: () => T): Decoded<T> {
   try {
     return { ok: true, value: build() };
   } catch (error) {
@@ -160,11 +155,41 @@ export function isBeingDeleted(object: unknown): boolean {
   return isObject(metadata) && metadata['deletionTimestamp'] !== undefined && metadata['deletionTimestamp'] !== null;
 }
 
-function proxyPlacement(spec: Obj | undefined, path: string): ProxyPlacement | undefined {
-  if (list(spec, 'containers', path).some((c) => c['name'] === PROXY_CONTAINER)) return 'container';
+interface ProxyFound {
+  placement: ProxyPlacement;
+  image: unknown;
+}
+
+function findProxy(spec: Obj | undefined, path: string): ProxyFound | undefined {
+  const container = list(spec, 'containers', path).find((c) => c['name'] === PROXY_CONTAINER);
+  if (container) return { placement: 'container', image: container['image'] };
   const init = list(spec, 'initContainers', path).find((c) => c['name'] === PROXY_CONTAINER);
   if (!init) return undefined;
-  return init['restartPolicy'] === 'Always' ? 'native-sidecar' : 'init-container';
+  return { placement: init['restartPolicy'] === 'Always' ? 'native-sidecar' : 'init-container', image: init['image'] };
+}
+
+/** Does the injector's status annotation name the proxy where it sits (containers, or initContainers for a native sidecar)? */
+function statusNamesProxy(status: string | undefined, placement: ProxyPlacement): boolean {
+  if (status === undefined) return false;
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(status);
+  } catch {
+    return false;
+  }
+  const names = isObject(parsed) ? parsed[placement === 'container' ? 'containers' : 'initContainers'] : undefined;
+  return Array.isArray(names) && names.includes(PROXY_CONTAINER);
+}
+
+/** Proxy images repeat across pods: keep one copy of each (bounded, so odd input cannot grow it without end). */
+const internedImages = new Map<string, string>();
+const INTERNED_IMAGES_LIMIT = 1024;
+
+function intern(image: string): string {
+  const known = internedImages.get(image);
+  if (known !== undefined) return known;
+  if (internedImages.size < INTERNED_IMAGES_LIMIT) internedImages.set(image, image);
+  return image;
 }
 
 /**
@@ -202,15 +227,18 @@ export function decodeWorkload(object: unknown, identity: Required<Identity>, ju
       name: identity.name,
       labels: stringMap(metadata, 'labels', metaPath),
       sidecarStatus: SIDECAR_STATUS in annotations,
-      ambientRedirection: annotations[AMBIENT_REDIRECTION] === 'enabled',
       hostNetwork: hostNetwork === true,
       finished: phase === 'Succeeded' || phase === 'Failed',
       judgedBy,
     };
     const injectAnnotation = annotations[SIDECAR_INJECT];
     if (injectAnnotation !== undefined) facts.injectAnnotation = injectAnnotation;
-    const proxy = proxyPlacement(spec, specPath);
-    if (proxy) facts.proxy = proxy;
+    const proxy = findProxy(spec, specPath);
+    if (proxy) {
+      facts.proxy = proxy.placement;
+      facts.proxyInStatus = statusNamesProxy(annotations[SIDECAR_STATUS], proxy.placement);
+      if (typeof proxy.image === 'string') facts.proxyImage = intern(proxy.image);
+    }
     if (identity.kind === 'Pod') {
       const owner = list(field(root, 'metadata', '') ?? {}, 'ownerReferences', 'metadata').find((o) => o['controller'] === true);
       if (owner && typeof owner['kind'] === 'string' && typeof owner['name'] === 'string') {

@@ -13,7 +13,9 @@ import {
   type Identity,
 } from './decode.js';
 import type { Finding, RuleFinding } from './findings.js';
+import { meshContext } from './mesh.js';
 import { withPolicy } from './peer-authentication.js';
+import { namespaceDrift } from './rules/namespace-drift.js';
 import { driftOnDelete, driftOnWrite } from './rules/mtls-drift.js';
 import { podRequiresMesh } from './rules/pod-requires-mesh.js';
 import { strictRequiresMesh } from './rules/strict-requires-mesh.js';
@@ -78,7 +80,7 @@ function reviewPeerAuthentication(review: Review, identity: Required<Identity>, 
   const found: RuleFinding[] = [];
   if (next.value) {
     if (enabled(policy, 'strict-requires-mesh')) {
-      const denial = strictRequiresMesh(next.value, after, state, policy.exempt);
+      const denial = strictRequiresMesh(next.value, after, state, policy.exempt, meshContext(state, policy));
       if (denial) found.push(denial);
     }
     if (enabled(policy, 'mtls-drift')) {
@@ -108,7 +110,7 @@ function reviewWorkload(review: Review, identity: Required<Identity>, state: Clu
   }
   const workload = decodeWorkload(review.object, identity, isPod ? review.podJudgement : 'intent');
   if (!workload.ok) return workload;
-  const finding = podRequiresMesh(workload.value, state.namespace(identity.namespace));
+  const finding = podRequiresMesh(workload.value, state.namespace(identity.namespace), meshContext(state, policy));
   return { ok: true, value: finding ? [finding] : [] };
 }
 
@@ -129,6 +131,10 @@ export function evaluate(review: Review, state: ClusterState, policy: Policy): E
     case 'Pod':
     case 'PodTemplateOwner':
       found = reviewWorkload(review, identity, state, policy);
+      break;
+    case 'Namespace':
+      if (review.operation !== 'UPDATE' || !enabled(policy, 'mtls-drift')) return { ok: true, findings: [] };
+      found = namespaceDrift(review, state, policy);
       break;
     default:
       return { ok: true, findings: [] };

@@ -14,3 +14,6 @@ export const NEVER_INJECTED_NAMESPACES: ReadonlySet<string> = new Set([
   'kube-node-lease',
   'local-path-storage',
 ]);
+
+/** The label the API server gives every namespace (NamespaceDefaultLabelName): webhook namespaceSelectors see it. */
+export const NAMESPACE_NAME_LABEL = 'kubernetes.io/metadata.name';

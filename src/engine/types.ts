@@ -1,4 +1,5 @@
 /** Plain data the policy engine works on. Adapters build these from Kubernetes objects. */
+import type { InjectionState } from './injector.js';
 import type { PolicyIndex } from './peer-authentication.js';
 
 export const RULE_IDS = ['strict-requires-mesh', 'mtls-drift', 'pod-requires-mesh'] as const;
@@ -15,6 +16,10 @@ export interface Policy {
   /** Each rule's action, with the enforcement override already applied. */
   actions: Readonly<Record<RuleId, Action>>;
   exempt: ReadonlySet<string>;
+  /** Whose injection semantics to follow (config istioVersion); the newest supported when absent. */
+  istioVersion?: string;
+  /** Image patterns (`*` matches anything) an istio-proxy must match to count as a sidecar (config proxyImages). */
+  proxyImages?: readonly string[];
 }
 
 export type Labels = Readonly<Record<string, string>>;
@@ -59,14 +64,16 @@ export interface WorkloadFacts {
   /** The injector's sidecar.istio.io/status annotation is present. */
   sidecarStatus: boolean;
   proxy?: ProxyPlacement;
-  /** ambient.istio.io/redirection=enabled */
-  ambientRedirection: boolean;
   hostNetwork: boolean;
   /** status.phase is Succeeded or Failed. */
   finished: boolean;
   judgedBy: Judgement;
   /** Controller that owns a Pod (from ownerReferences), used to suggest the restart command. */
   owner?: { kind: string; name: string };
+  /** The sidecar.istio.io/status annotation names the istio-proxy found at `proxy` (the injector wrote both). */
+  proxyInStatus?: boolean;
+  /** The istio-proxy container's image, when there is one. */
+  proxyImage?: string;
 }
 
 export interface PortMtls {
@@ -96,4 +103,6 @@ export interface ClusterState {
   peerAuthentications(): Iterable<PeerAuthenticationFacts>;
   /** indexPolicies(peerAuthentications(), rootNamespace), kept by the state between policy changes. */
   policyIndex(rootNamespace: string): PolicyIndex;
+  /** Istio's injector webhook configurations and ConfigMaps in the state (SPEC 1.2), when the state keeps them. */
+  injection?(): InjectionState;
 }

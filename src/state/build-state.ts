@@ -11,6 +11,7 @@ import {
   identify,
   type Identity,
 } from '../engine/decode.js';
+import { decodeInjectorConfig, decodeInjectorWebhooks, isConfigMap, isMutatingWebhookConfiguration } from '../engine/decode-injector.js';
 import type { Judgement } from '../engine/types.js';
 import { badObject, duplicate } from '../errors.js';
 import { where, type SourcedObject } from '../manifests/load.js';
@@ -39,6 +40,10 @@ export function buildState(items: readonly SourcedObject[], defaultNamespace: st
     const { apiVersion, kind: objectKind } = item.object;
     if (typeof apiVersion !== 'string' || typeof objectKind !== 'string' || apiVersion === '' || objectKind === '') {
       throw badObject(where(item.source), 'not a Kubernetes object: apiVersion and kind must be non-empty strings');
+    }
+    if (isMutatingWebhookConfiguration(apiVersion, objectKind) || isConfigMap(apiVersion, objectKind)) {
+      addInjectorObject(state, item, defaultNamespace, seen);
+      continue;
     }
     const kind = classify(apiVersion, objectKind);
     if (!kind) continue;
@@ -78,3 +83,23 @@ export function buildState(items: readonly SourcedObject[], defaultNamespace: st
   return { state, entries };
 }
 
+
+/** Istio's injector webhook configurations and istio-sidecar-injector ConfigMaps (SPEC 1.2); other ones are ignored. */
+function addInjectorObject(state: MemoryState, item: SourcedObject, defaultNamespace: string, seen: Map<string, SourcedObject>): void {
+  const id = identify(item.object);
+  if (!id.ok) throw badObject(where(item.source), id.error);
+  const webhooks = id.value.kind === 'MutatingWebhookConfiguration';
+  const namespace = webhooks ? '' : (id.value.namespace ?? defaultNamespace);
+  const what = `${id.value.kind} ${namespace ? `${namespace}/` : ''}${id.value.name}`;
+  const decoded = webhooks
+    ? decodeInjectorWebhooks(item.object)
+    : decodeInjectorConfig({ ...item.object, metadata: { ...(item.object['metadata'] as object), namespace } });
+  if (!decoded.ok) throw badObject(where(item.source), `${what}: ${decoded.error}`);
+  if (!decoded.value) return;
+  const key = `${id.value.kind}/${namespace}/${id.value.name}`;
+  const first = seen.get(key);
+  if (first) throw duplicate(what, where(first.source), where(item.source));
+  seen.set(key, item);
+  if ('webhooks' in decoded.value) state.upsertInjectorWebhooks(decoded.value);
+  else state.upsertInjectorConfig(decoded.value);
+}

@@ -2,6 +2,8 @@
 import type { KubeConfig } from '@kubernetes/client-node';
 import type { Logger } from 'pino';
 import { decodeNamespace, decodePeerAuthentication, decodeWorkload, identify, type Decoded, type Identity } from '../engine/decode.js';
+import { decodeInjectorConfig, decodeInjectorWebhooks } from '../engine/decode-injector.js';
+import { INJECTOR_CONFIGMAP } from '../engine/injector.js';
 import { withTypeMeta } from '../engine/objects.js';
 import { MemoryState } from './memory-state.js';
 import { NamespaceArrivals } from './namespace-arrivals.js';
@@ -42,7 +44,8 @@ export class KubeStateSource implements StateSource {
   readonly #reflectors: Record<string, Reflector>;
   readonly #arrivals = new NamespaceArrivals(MAX_NAMESPACE_WAITERS);
 
-  constructor(kubeConfig: KubeConfig, logger: Logger, tuning: ReflectorTuning = {}) {
+  /** `rootNamespace`: where the injector's istio-sidecar-injector ConfigMap is read (SPEC 1.2). */
+  constructor(kubeConfig: KubeConfig, logger: Logger, tuning: ReflectorTuning = {}, rootNamespace = 'istio-system') {
     const cluster = kubeConfig.getCurrentCluster();
     this.description = `cluster ${cluster?.server ?? '(none)'} (list-watch)`;
     const state = this.state;
@@ -101,6 +104,38 @@ export class KubeStateSource implements StateSource {
       (policy) => state.upsertPeerAuthentication(policy),
       (namespace, name) => state.deletePeerAuthentication(namespace, name),
     );
+    // Istio's injector: its webhook configurations (others are not kept) and the root namespace's ConfigMap.
+    const injectorWebhooks: ReflectorStore = {
+      keyOf,
+      upsert(item) {
+        const decoded = decodeInjectorWebhooks(withTypeMeta(item, 'admissionregistration.k8s.io/v1', 'MutatingWebhookConfiguration'));
+        if (!decoded.ok) return skip('mutatingwebhookconfigurations', item, decoded.error);
+        if (!decoded.value) {
+          const key = keyOf(item);
+          if (key !== undefined) state.deleteInjectorWebhooks(key);
+          return undefined;
+        }
+        state.upsertInjectorWebhooks(decoded.value);
+        return decoded.value.name;
+      },
+      remove(key) {
+        state.deleteInjectorWebhooks(key);
+      },
+    };
+    const injectorConfig: ReflectorStore = {
+      keyOf,
+      upsert(item) {
+        const decoded = decodeInjectorConfig(withTypeMeta(item, 'v1', 'ConfigMap'));
+        if (!decoded.ok) return skip('configmaps', item, decoded.error);
+        if (!decoded.value) return undefined;
+        state.upsertInjectorConfig(decoded.value);
+        return `${decoded.value.namespace}/${decoded.value.name}`;
+      },
+      remove(key) {
+        const [namespace = '', name = ''] = key.split('/');
+        state.deleteInjectorConfig(namespace, name);
+      },
+    };
     const common = { kubeConfig, logger, ...tuning };
     this.#reflectors = {
       namespaces: new Reflector({ ...common, resource: 'namespaces', paths: ['/api/v1/namespaces'], store: namespaces }),
@@ -110,6 +145,22 @@ export class KubeStateSource implements StateSource {
         resource: 'peerauthentications',
         paths: ['/apis/security.istio.io/v1/peerauthentications', '/apis/security.istio.io/v1beta1/peerauthentications'],
         store: peerAuthentications,
+        absentIsEmpty: true,
+      }),
+      mutatingwebhookconfigurations: new Reflector({
+        ...common,
+        resource: 'mutatingwebhookconfigurations',
+        paths: ['/apis/admissionregistration.k8s.io/v1/mutatingwebhookconfigurations'],
+        store: injectorWebhooks,
+        // Every API server serves both; a stand-in that does not (bench/memory.ts's replay) has no injector.
+        absentIsEmpty: true,
+      }),
+      configmaps: new Reflector({
+        ...common,
+        resource: 'configmaps',
+        paths: [`/api/v1/namespaces/${rootNamespace}/configmaps`],
+        fieldSelector: `metadata.name=${INJECTOR_CONFIGMAP}`,
+        store: injectorConfig,
         absentIsEmpty: true,
       }),
     };

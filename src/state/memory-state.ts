@@ -1,4 +1,5 @@
 /** An in-memory ClusterState, indexed by namespace. Fed by manifests (`check`) or by informers (`serve`). */
+import type { InjectionState, InjectorConfig, InjectorWebhookConfiguration } from '../engine/injector.js';
 import { mayBeOutsideMesh } from '../engine/mesh.js';
 import { indexPolicies, type PolicyIndex } from '../engine/peer-authentication.js';
 import type { ClusterState, NamespaceFacts, PeerAuthenticationFacts, WorkloadFacts } from '../engine/types.js';
@@ -11,6 +12,9 @@ export class MemoryState implements ClusterState {
   readonly #policies = new Map<string, PeerAuthenticationFacts>();
   /** Built on the first PeerAuthentication review after a policy changed. */
   #policyIndex: PolicyIndex | undefined;
+  readonly #injectorWebhooks = new Map<string, InjectorWebhookConfiguration>();
+  readonly #injectorConfigs = new Map<string, InjectorConfig>();
+  #injection: InjectionState | undefined;
 
   namespace(name: string): NamespaceFacts | undefined {
     return this.#namespaces.get(name);
@@ -66,6 +70,32 @@ export class MemoryState implements ClusterState {
 
   deletePeerAuthentication(namespace: string, name: string): void {
     if (this.#policies.delete(`${namespace}/${name}`)) this.#policyIndex = undefined;
+  }
+
+  injection(): InjectionState {
+    this.#injection ??= {
+      configurations: [...this.#injectorWebhooks.values()].sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0)),
+      configs: [...this.#injectorConfigs.values()],
+    };
+    return this.#injection;
+  }
+
+  upsertInjectorWebhooks(configuration: InjectorWebhookConfiguration): void {
+    this.#injectorWebhooks.set(configuration.name, configuration);
+    this.#injection = undefined;
+  }
+
+  deleteInjectorWebhooks(name: string): void {
+    if (this.#injectorWebhooks.delete(name)) this.#injection = undefined;
+  }
+
+  upsertInjectorConfig(config: InjectorConfig): void {
+    this.#injectorConfigs.set(`${config.namespace}/${config.name}`, config);
+    this.#injection = undefined;
+  }
+
+  deleteInjectorConfig(namespace: string, name: string): void {
+    if (this.#injectorConfigs.delete(`${namespace}/${name}`)) this.#injection = undefined;
   }
 
   get counts(): { namespaces: number; workloads: number; peerAuthentications: number } {

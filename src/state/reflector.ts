@@ -49,6 +49,8 @@ export interface ReflectorOptions {
   absentIsEmpty?: boolean;
   /** How often to look again for a resource that was not served (the CRD may be installed later). */
   absentRecheckMs?: number;
+  /** Passed on list and watch, e.g. metadata.name=X: RBAC by resourceNames allows list/watch only with it. */
+  fieldSelector?: string;
 }
 
 class HttpError extends Error {
@@ -84,7 +86,7 @@ export class Reflector {
   #stopping = new AbortController();
   #loop: Promise<void> | undefined;
   #path: string | undefined;
-  readonly #o: Required<Omit<ReflectorOptions, 'kubeConfig' | 'store' | 'logger' | 'paths' | 'resource'>> & ReflectorOptions;
+  readonly #o: Required<Omit<ReflectorOptions, 'kubeConfig' | 'store' | 'logger' | 'paths' | 'resource' | 'fieldSelector'>> & ReflectorOptions;
 
   constructor(options: ReflectorOptions) {
     this.#o = {
@@ -196,6 +198,7 @@ export class Reflector {
   private async listPage(path: string, continueToken: string | undefined): Promise<ListPage> {
     const query = new URLSearchParams({ limit: String(this.#o.pageSize) });
     if (continueToken) query.set('continue', continueToken);
+    if (this.#o.fieldSelector) query.set('fieldSelector', this.#o.fieldSelector);
     const { status, body: text } = await kubeGet(this.#o.kubeConfig, `${path}?${query}`, this.#o.requestTimeoutMs, this.#stopping.signal);
     if (status !== 200) throw new HttpError(status, `GET ${path}: HTTP ${status}: ${text.slice(0, 200)}`);
     const body = text;
@@ -237,7 +240,7 @@ export class Reflector {
       watcher
         .watch(
           path,
-          { resourceVersion: rv, allowWatchBookmarks: true, timeoutSeconds },
+          { resourceVersion: rv, allowWatchBookmarks: true, timeoutSeconds, ...(this.#o.fieldSelector ? { fieldSelector: this.#o.fieldSelector } : {}) },
           (type: string, object: unknown) => {
             if (settled) return;
             armWatchdog();

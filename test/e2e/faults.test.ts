@@ -116,7 +116,7 @@ await e2e.register(registration);
 
 t.test('the registration comes from the chart, with its default failurePolicies', async (t) => {
   const policies = Object.fromEntries((registration['webhooks'] as Doc[]).map((h) => [h['name'], h['failurePolicy']]));
-  t.same(policies, { 'peerauthentications.mtls-guard.dev': 'Fail', 'workloads.mtls-guard.dev': 'Ignore' }, 'Fail for PeerAuthentications, Ignore for workloads');
+  t.same(policies, { 'peerauthentications.mtls-guard.dev': 'Fail', 'workloads.mtls-guard.dev': 'Ignore', 'namespaces.mtls-guard.dev': 'Ignore' }, 'Fail for PeerAuthentications, Ignore for workloads and Namespaces');
   // The e2e tests register with test/e2e/webhook-configuration.ts: it must say the same as the chart.
   const mirror = webhookConfiguration({ name: 'mtls-guard', url: e2e.url, caBundle: e2e.ca, exempt: EXEMPT, rootNamespace: 'istio-system' });
   t.same(

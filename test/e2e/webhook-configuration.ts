@@ -46,6 +46,13 @@ export function webhookConfiguration(target: WebhookTarget): Record<string, unkn
           { apiGroups: ['batch'], apiVersions: ['v1'], resources: ['jobs', 'cronjobs'], operations: ['CREATE', 'UPDATE'], scope: 'Namespaced' },
         ],
       },
+      {
+        name: 'namespaces.mtls-guard.dev',
+        ...common,
+        failurePolicy: 'Ignore',
+        namespaceSelector: namespaceSelector([...target.exempt, target.rootNamespace]),
+        rules: [{ apiGroups: [''], apiVersions: ['v1'], resources: ['namespaces'], operations: ['UPDATE'], scope: 'Cluster' }],
+      },
     ],
   };
 }

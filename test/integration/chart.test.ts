@@ -83,9 +83,15 @@ t.test('the ValidatingWebhookConfiguration', async (t) => {
   t.same(excluded(workloads).values, ['istio-system', 'kube-node-lease', 'kube-public', 'kube-system', 'mtls-guard'], 'workloads: the root namespace is skipped too');
   t.same(policies.rules, [{ apiGroups: ['security.istio.io'], apiVersions: ['v1', 'v1beta1'], resources: ['peerauthentications'], operations: ['CREATE', 'UPDATE', 'DELETE'], scope: 'Namespaced' }]);
   t.same(workloads.rules.flatMap((r: Doc) => r['resources']).sort(), ['cronjobs', 'daemonsets', 'deployments', 'jobs', 'pods', 'replicasets', 'replicationcontrollers', 'statefulsets']);
+  const namespaces = vwc?.['webhooks'][2];
+  t.equal(namespaces?.name, 'namespaces.mtls-guard.dev', 'Namespace UPDATEs for mtls-drift');
+  t.equal(namespaces?.failurePolicy, 'Ignore', 'Namespace reviews never block');
+  t.same(namespaces?.rules, [{ apiGroups: [''], apiVersions: ['v1'], resources: ['namespaces'], operations: ['UPDATE'], scope: 'Cluster' }], 'UPDATE only');
+  t.same(excluded(namespaces).values, excluded(workloads).values, 'exempt namespaces are skipped');
+  t.equal(find(render(['webhook.namespaces.enabled=false']), 'ValidatingWebhookConfiguration')?.['webhooks'].length, 2, 'the Namespace webhook can be turned off');
 
   const tuned = find(render(['webhook.workloads.failurePolicy=Fail', 'webhook.peerAuthentications.failurePolicy=Ignore', 'webhook.timeoutSeconds=3'], 'platform'), 'ValidatingWebhookConfiguration');
-  t.same(tuned?.['webhooks'].map((h: Doc) => h['failurePolicy']), ['Ignore', 'Fail'], 'failurePolicy is configurable per webhook');
+  t.same(tuned?.['webhooks'].map((h: Doc) => h['failurePolicy']), ['Ignore', 'Fail', 'Ignore'], 'failurePolicy is configurable per webhook');
   t.equal(tuned?.['webhooks'][0].timeoutSeconds, 3);
   t.ok(tuned?.['webhooks'][1].namespaceSelector.matchExpressions[0].values.includes('platform'), 'the release namespace follows -n');
 });
@@ -108,12 +114,18 @@ t.test('the Deployment: HA, restricted, probed over HTTPS', async (t) => {
   t.equal(container.env[0].name, 'POD_NAMESPACE');
 });
 
-t.test('RBAC: get, list and watch on pods, namespaces and peerauthentications, nothing else', async (t) => {
-  const role = find(render(), 'ClusterRole', 'guard-mtls-guard');
+t.test("RBAC: get, list and watch on pods, namespaces, peerauthentications and Istio's injector config, nothing else", async (t) => {
+  const docs = render();
+  const role = find(docs, 'ClusterRole', 'guard-mtls-guard');
   t.same(role?.['rules'], [
     { apiGroups: [''], resources: ['pods', 'namespaces'], verbs: ['get', 'list', 'watch'] },
     { apiGroups: ['security.istio.io'], resources: ['peerauthentications'], verbs: ['get', 'list', 'watch'] },
+    { apiGroups: ['admissionregistration.k8s.io'], resources: ['mutatingwebhookconfigurations'], verbs: ['get', 'list', 'watch'] },
   ]);
+  const injectorRole = find(docs, 'Role', 'guard-mtls-guard-istio-injector');
+  t.equal(injectorRole?.['metadata'].namespace, 'istio-system', 'in the root namespace');
+  t.same(injectorRole?.['rules'], [{ apiGroups: [''], resources: ['configmaps'], resourceNames: ['istio-sidecar-injector'], verbs: ['get', 'list', 'watch'] }], 'that one ConfigMap, by name');
+  t.equal(find(render(['config.rootNamespace=istio-config']), 'Role', 'guard-mtls-guard-istio-injector')?.['metadata'].namespace, 'istio-config', 'follows config.rootNamespace');
 });
 
 t.test('the ConfigMap holds a config mtls-guard accepts', async (t) => {
@@ -352,6 +364,7 @@ t.test('against a real API server with kube-controller-manager', async (t) => {
   const kubectl = (args: string[], input?: string) => plane.kubectl(args, input);
   const json = (args: string[]) => JSON.parse(kubectl([...args, '-o', 'json']).stdout) as Doc;
   t.equal(kubectl(['create', 'namespace', 'mtls-guard']).code, 0);
+  t.equal(kubectl(['create', 'namespace', 'istio-system']).code, 0, 'the root namespace (Istio installed)');
   t.equal(kubectl(['apply', '-f', repoPath('test/e2e/peerauthentication-crd.yaml')]).code, 0, 'Istio CRD installed');
   t.equal(kubectl(['wait', '--for=condition=Established', 'crd/peerauthentications.security.istio.io', '--timeout=60s']).code, 0);
 
@@ -395,6 +408,24 @@ t.test('against a real API server with kube-controller-manager', async (t) => {
     t.equal(can(verb, 'validatingwebhookconfiguration/istio-validator'), 'no', `cannot ${verb} another webhook configuration`);
   }
   for (const verb of ['create', 'delete', 'list', 'watch']) t.equal(can(verb, 'secrets', 'mtls-guard'), 'no', `cannot ${verb} Secrets`);
+  const injectorWebhooks = 'mutatingwebhookconfigurations.admissionregistration.k8s.io';
+  for (const verb of ['get', 'list', 'watch']) t.equal(can(verb, injectorWebhooks), 'yes', `can ${verb} ${injectorWebhooks}`);
+  for (const verb of ['create', 'update', 'patch', 'delete']) t.equal(can(verb, injectorWebhooks), 'no', `cannot ${verb} ${injectorWebhooks}`);
+  const canIn = (verb: string, resource: string, namespace: string) =>
+    kubectl(['auth', 'can-i', verb, resource, '--as', sa, '-n', namespace]).stdout.trim();
+  for (const verb of ['get', 'list', 'watch']) {
+    t.equal(canIn(verb, 'configmaps/istio-sidecar-injector', 'istio-system'), 'yes', `can ${verb} the injector's ConfigMap in the root namespace`);
+  }
+  for (const verb of ['create', 'update', 'patch', 'delete']) {
+    t.equal(canIn(verb, 'configmaps/istio-sidecar-injector', 'istio-system'), 'no', `cannot ${verb} the injector's ConfigMap`);
+  }
+  t.equal(canIn('get', 'configmaps/istio', 'istio-system'), 'no', 'cannot get another ConfigMap in the root namespace');
+  t.equal(canIn('list', 'configmaps', 'istio-system'), 'no', 'cannot list every ConfigMap in the root namespace');
+  t.equal(canIn('get', 'configmaps/istio-sidecar-injector', 'default'), 'no', 'cannot get a ConfigMap of that name elsewhere');
+  t.equal(kubectl(['create', 'configmap', 'istio-sidecar-injector', '-n', 'istio-system', '--from-literal=config=policy: enabled']).code, 0);
+  const listed = kubectl(['get', 'configmaps', '-n', 'istio-system', '--field-selector', 'metadata.name=istio-sidecar-injector', '--as', sa, '-o', 'name']);
+  t.equal(listed.stdout.trim(), 'configmap/istio-sidecar-injector', `the reflector's list (fieldSelector metadata.name) is allowed: ${listed.stderr}`);
+  t.not(kubectl(['get', 'configmaps', '-n', 'istio-system', '--as', sa]).code, 0, 'a list without the field selector is refused');
 
   // Runtime certificates with the chart's service account: its RBAC is enough.
   const token = kubectl(['create', 'token', 'guard-mtls-guard', '-n', 'mtls-guard']).stdout.trim();

@@ -7,6 +7,8 @@ import { pino } from 'pino';
 import t from 'tap';
 import { startControlPlane, startSource } from '../support/control-plane.js';
 import { repoPath } from '../support/helpers.js';
+import { istioInstall } from '../support/istio-install.js';
+import { stringify } from 'yaml';
 
 t.setTimeout(300_000);
 
@@ -139,4 +141,43 @@ t.test('a cluster without the PeerAuthentication CRD has none and is ready; a CR
   must(['apply', '-f', '-'], 'apiVersion: security.istio.io/v1\nkind: PeerAuthentication\nmetadata: { name: later, namespace: shop }\nspec: { mtls: { mode: STRICT } }\n');
   await eventually('a policy created after the CRD appeared is seen', () => [...bare.state.peerAuthentications()].some((p) => p.name === 'later'), 30_000);
   t.ok(bare.ready());
+});
+
+t.test("Istio's injector: its webhook configurations and the root namespace's istio-sidecar-injector ConfigMap", async (t) => {
+  // failurePolicy Ignore: no istiod answers in this cluster, and pods created later must not fail.
+  const objects = istioInstall({ revision: 'canary', tags: ['prod'], policy: 'disabled' }).map((o) =>
+    o['kind'] === 'MutatingWebhookConfiguration'
+      ? { ...o, webhooks: (o['webhooks'] as Record<string, unknown>[]).map((w) => ({ ...w, failurePolicy: 'Ignore' })) }
+      : o,
+  );
+  const rootConfig = { apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: 'istio-sidecar-injector', namespace: 'istio-system' }, data: { config: 'policy: disabled\n' } };
+  const other = [
+    { apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: 'istio', namespace: 'istio-system' }, data: { mesh: '{}' } },
+    { apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: 'istio-sidecar-injector', namespace: 'shop' }, data: { config: 'policy: enabled\n' } },
+    {
+      apiVersion: 'admissionregistration.k8s.io/v1',
+      kind: 'MutatingWebhookConfiguration',
+      metadata: { name: 'not-istio' },
+      webhooks: [{ name: 'mutate.example.com', clientConfig: { url: 'https://example.com/m' }, sideEffects: 'None', admissionReviewVersions: ['v1'], failurePolicy: 'Ignore', rules: [{ operations: ['CREATE'], apiGroups: [''], apiVersions: ['v1'], resources: ['pods'] }] }],
+    },
+  ];
+  must(['create', 'namespace', 'istio-system']);
+  must(['apply', '-f', '-'], [...objects, rootConfig, ...other].map((o) => stringify(o)).join('---\n'));
+  await eventually('the injector objects arrive', () => {
+    const injection = source.state.injection();
+    return injection.configurations.length === 2 && injection.configs.length === 1;
+  });
+  const injection = source.state.injection();
+  t.same(injection.configurations.map((c) => `${c.name} ${c.revision} ${c.tag ?? '-'} ${c.webhooks.length}`), [
+    'istio-revision-tag-prod canary prod 2',
+    'istio-sidecar-injector-canary canary - 2',
+  ], "only Istio's injector webhook configurations, ordered by name");
+  t.same(injection.configs.map((c) => `${c.namespace}/${c.name} ${c.policy}`), ['istio-system/istio-sidecar-injector disabled'], 'only that ConfigMap, by field selector');
+  must(['delete', 'mutatingwebhookconfiguration', 'istio-revision-tag-prod']);
+  must(['patch', 'configmap', 'istio-sidecar-injector', '-n', 'istio-system', '--type=merge', '-p', '{"data":{"config":"policy: enabled"}}']);
+  await eventually('the deletion and the change arrive through the watch', () => {
+    const now = source.state.injection();
+    return now.configurations.length === 1 && now.configs[0]?.policy === 'enabled';
+  });
+  t.ok(source.ready());
 });

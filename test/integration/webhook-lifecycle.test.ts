@@ -171,7 +171,7 @@ async function renewServing(ca: { cert: string; key: string }): Promise<{ cert: 
 const meshPod = {
   apiVersion: 'v1',
   kind: 'Pod',
-  metadata: { name: 'web', namespace: 'shop' },
+  metadata: { name: 'web', namespace: 'shop', annotations: { 'sidecar.istio.io/status': '{"containers":["istio-proxy"]}' } },
   spec: { containers: [{ name: 'web', image: 'nginx:1.27' }, { name: 'istio-proxy', image: 'istio/proxyv2:1.24.0' }] },
 };
 /** Reviews with known verdicts against the bundled examples: two denials and one allowed pod. */

@@ -1,9 +1,14 @@
 /** SPEC 1.1 / 1.2 corners, table-driven from test/tables/mesh.yaml. */
 import t from 'tap';
-import { mayBeOutsideMesh, membership } from '../../src/engine/mesh.js';
+import { mayBeOutsideMesh, meshContext, membership } from '../../src/engine/mesh.js';
 import type { Judgement, NamespaceFacts, WorkloadFacts } from '../../src/engine/types.js';
 import { decodeWorkload } from '../../src/engine/decode.js';
+import { DEFAULT_CONFIG, parseConfig, policyFor, type Config } from '../../src/config/config.js';
+import { buildState } from '../../src/state/build-state.js';
+import { namespaceFix, workloadFix } from '../../src/engine/fixes.js';
+import { podRequiresMesh } from '../../src/engine/rules/pod-requires-mesh.js';
 import { readYaml } from '../support/helpers.js';
+import { istioInstall, type InstallSpec } from '../support/istio-install.js';
 
 interface Row {
   name: string;
@@ -12,8 +17,14 @@ interface Row {
   labels?: Record<string, string>;
   annotations?: Record<string, string>;
   hostNetwork?: boolean;
-  containers?: string[];
-  initContainers?: { name: string; restartPolicy?: string }[];
+  containers?: (string | { name: string; image?: string })[];
+  initContainers?: { name: string; restartPolicy?: string; image?: string }[];
+  /** Istio installs in the state (the chart's objects); absent: none, so the default install is assumed. */
+  installed?: InstallSpec[];
+  /** Other objects in the state (e.g. a hand-written MutatingWebhookConfiguration). */
+  objects?: Record<string, unknown>[];
+  /** Config fields (istioVersion, proxyImages). */
+  config?: Record<string, unknown>;
   judgedBy: Judgement;
   inMesh: boolean;
   cause?: string;
@@ -27,7 +38,7 @@ function pod(row: Row, ns: string): WorkloadFacts {
     metadata: { name: 'web', namespace: ns, labels: row.labels ?? {}, annotations: row.annotations ?? {} },
     spec: {
       hostNetwork: row.hostNetwork ?? false,
-      containers: (row.containers ?? ['app']).map((name) => ({ name, image: 'example' })),
+      containers: (row.containers ?? ['app']).map((c) => (typeof c === 'string' ? { name: c, image: 'example' } : c)),
       initContainers: row.initContainers ?? [],
     },
   };
@@ -40,13 +51,29 @@ for (const row of readYaml<Row[]>('test/tables/mesh.yaml')) {
   t.test(row.name, async (t) => {
     const ns = row.ns ?? 'apps';
     const namespace: NamespaceFacts | undefined = row.namespace ? { name: ns, labels: row.namespace } : undefined;
-    const verdict = membership(pod(row, ns), namespace);
+    const parsed = parseConfig({ ...row.config });
+    if (!parsed.ok) throw new Error(parsed.errors.join('; '));
+    const objects = [...(row.installed ?? []).flatMap((spec) => istioInstall(spec)), ...(row.objects ?? [])];
+    const { state } = buildState(objects.map((object, i) => ({ object, source: { file: row.name, line: i + 1 } })), 'default');
+    const context = meshContext(state, policyFor(parsed.config ?? (structuredClone(DEFAULT_CONFIG) as Config)));
+    const verdict = membership(pod(row, ns), namespace, context);
     t.equal(verdict.inMesh, row.inMesh, `inMesh (${verdict.because})`);
     t.equal(verdict.cause, row.cause, 'cause');
     if (row.because) t.match(verdict.because, row.because);
     t.ok(verdict.because.length > 0, 'explains itself');
+    if (!verdict.inMesh && verdict.cause !== 'host-network') {
+      const workload = pod(row, ns);
+      const fix = workloadFix(workload, verdict);
+      t.ok(fix.length > 0 && !fix.includes('undefined'), `a fix for ${verdict.cause}: ${fix}`);
+      const steps = namespaceFix(ns, [{ workload, membership: verdict }]);
+      t.ok(steps.length > 0 && steps.every((step) => !step.includes('undefined')), `namespace fix steps: ${steps.join('; ')}`);
+      const finding = podRequiresMesh(workload, namespace, context);
+      t.ok(finding?.message.includes(verdict.because), 'the finding names what decided');
+      t.ok((finding?.warning.length ?? 0) < 256, 'its warning fits');
+    }
     const workload = pod(row, ns);
-    if (!mayBeOutsideMesh(workload)) {
+    // The candidate index does not apply proxyImages (it is built without the config): see mayBeOutsideMesh.
+    if (!mayBeOutsideMesh(workload) && row.config?.['proxyImages'] === undefined) {
       t.ok(verdict.inMesh || workload.hostNetwork || workload.finished, 'the candidate index never drops a pod that is outside the mesh');
     }
   });

@@ -88,6 +88,8 @@ exemptNamespaces:
 {{- range (include "mtls-guard.exemptNamespaces" . | fromJsonArray) }}
   - {{ . }}
 {{- end }}
+istioVersion: {{ .Values.config.istioVersion | quote }}
+proxyImages: {{ toJson .Values.config.proxyImages }}
 {{- end -}}
 
 

@@ -1,12 +1,16 @@
 /** SPEC 2.3 pod-requires-mesh: a Pod, or a controller's pod template, must end up in the mesh. */
 import { fitted, type RuleFinding } from '../findings.js';
 import { shortFix, workloadFix } from '../fixes.js';
-import { membership } from '../mesh.js';
+import { membership, type MeshContext } from '../mesh.js';
 import type { NamespaceFacts, WorkloadFacts } from '../types.js';
 
-export function podRequiresMesh(workload: WorkloadFacts, namespace: NamespaceFacts | undefined): RuleFinding | undefined {
+export function podRequiresMesh(
+  workload: WorkloadFacts,
+  namespace: NamespaceFacts | undefined,
+  context?: MeshContext,
+): RuleFinding | undefined {
   if (workload.finished) return undefined;
-  const verdict = membership(workload, namespace);
+  const verdict = membership(workload, namespace, context);
   if (verdict.inMesh) return undefined;
   const what = `${workload.kind} ${workload.namespace}/${workload.name}`;
   const subjects = [{ kind: workload.kind, namespace: workload.namespace, name: workload.name }];

@@ -4,7 +4,7 @@
  */
 import { compareSubjects, fitted, type RuleFinding } from '../findings.js';
 import { namespaceFix, type Offender } from '../fixes.js';
-import { membership } from '../mesh.js';
+import { membership, type MeshContext } from '../mesh.js';
 import {
   applicablePolicies,
   describeScope,
@@ -24,6 +24,7 @@ export function ungovernableWorkloads(
   index: PolicyIndex,
   state: ClusterState,
   exempt: ReadonlySet<string>,
+  context?: MeshContext,
 ): Offender[] {
   const scope = scopeOf(policy, index.rootNamespace);
   if (scope === 'ignored') return [];
@@ -38,7 +39,7 @@ export function ungovernableWorkloads(
     const namespace = state.namespace(ns);
     for (const workload of state.meshCandidates(ns)) {
       if (!governs(policy, applicablePolicies(index, workload), scope)) continue;
-      const verdict = membership(workload, namespace);
+      const verdict = membership(workload, namespace, context);
       if (!verdict.inMesh) offenders.push({ workload, membership: verdict });
     }
   }
@@ -50,10 +51,11 @@ export function strictRequiresMesh(
   index: PolicyIndex,
   state: ClusterState,
   exempt: ReadonlySet<string>,
+  context?: MeshContext,
 ): RuleFinding | undefined {
   const resolved = effectiveMode(index, policy);
   if (resolved.mode !== 'STRICT') return undefined;
-  const offenders = ungovernableWorkloads(policy, index, state, exempt);
+  const offenders = ungovernableWorkloads(policy, index, state, exempt, context);
   if (offenders.length === 0) return undefined;
 
   const inherited = policy.mode === 'UNSET' ? ` (inherited from ${resolved.source?.namespace}/${resolved.source?.name})` : '';
