@@ -58,7 +58,9 @@ export function liveContext(files: readonly SourcedObject[], live: LiveInput | u
     } catch (error) {
       if (!(error instanceof UserError)) throw error;
       skipped += 1;
-      notes.push(`skipped ${describe(item.object)} from ${live.source}: ${error.message.replace(/^.*?:\d+: /, '')}`);
+      const what = describe(item.object);
+      const reason = error.message.replace(/^.*?:\d+: /, '').replace(`${what}: `, '');
+      notes.push(`skipped ${what} from ${live.source}: ${reason}`);
       continue;
     }
     used.push(item);
