@@ -18,6 +18,6 @@ export function formatGithub(result: CheckResult, context: FormatContext): strin
     out.push(`::${command} ${properties.join(',')}::${data(finding.message)}`);
   }
   const { objects, deny, warn, audit } = result.summary;
-  out.push(`mtls-guard check: ${objects} objects checked: ${deny} denied, ${warn} warnings, ${audit} audited`);
+  out.push(`mtls-guard check: ${objects} object${objects === 1 ? '' : 's'} checked: ${deny} denied, ${warn} warning${warn === 1 ? '' : 's'}, ${audit} audited`);
   return `${out.join('\n')}\n`;
 }
