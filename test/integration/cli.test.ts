@@ -33,3 +33,28 @@ t.test('--output json prints exactly one JSON document', async (t) => {
   t.same(parsed.summary, { objects: 9, deny: 2, warn: 1, audit: 0 });
   t.equal(parsed.findings.length, 3);
 });
+
+t.test("README and --help agree: every command's flags appear in both", async (t) => {
+  const readme = readFileSync(repoPath('README.md'), 'utf8');
+  const section = (command: string): string => {
+    const start = readme.indexOf(`## \`mtls-guard ${command}\``);
+    const end = readme.indexOf('\n## ', start + 1);
+    return readme.slice(start, end < 0 ? undefined : end);
+  };
+  for (const command of ['check', 'serve', 'certs']) {
+    const help = spawnCli([command, '--help']).stdout.replace(/\s+/g, ' ');
+    const flags = [...help.matchAll(/ (?:(-\w), )?(--[a-z-]+) </g)].map((m) => ({ short: m[1], long: m[2] as string }));
+    t.ok(flags.length > 0, `${command} --help lists flags`);
+    const usage = /```\n(mtls-guard [\s\S]*?)```/.exec(section(command))?.[1] ?? '';
+    const named = new Set([...usage.matchAll(/(?<![\w-])(--?[a-z][a-z-]*)/g)].map((m) => m[1] as string));
+    for (const { short, long } of flags) t.ok(named.has(long) || (short !== undefined && named.has(short)), `the README's ${command} usage names ${long}`);
+    const known = new Set(flags.flatMap((f) => (f.short ? [f.short, f.long] : [f.long])));
+    for (const flag of named) t.ok(known.has(flag), `${command} --help describes the README's ${flag}`);
+  }
+  const checkHelp = spawnCli(['check', '--help']).stdout.replace(/\s+/g, ' ');
+  const checkUsage = /```\n(mtls-guard check[\s\S]*?)```/.exec(section('check'))?.[1] ?? '';
+  for (const match of checkHelp.matchAll(/\(choices: ([^)]*?), default/g)) {
+    const choices = (match[1] as string).replace(/"/g, '').split(', ');
+    t.ok(checkUsage.includes(choices.join('|')), `README's check usage lists ${choices.join('|')}`);
+  }
+});
