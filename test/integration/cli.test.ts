@@ -1,5 +1,8 @@
 /** The CLI as a user runs it: exit codes, output, and one clear line for every bad input (test/tables/cli.yaml). */
-import { readFileSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import t from 'tap';
 import { readYaml, repoPath, spawnCli } from '../support/helpers.js';
 
@@ -56,5 +59,23 @@ t.test("README and --help agree: every command's flags appear in both", async (t
   for (const match of checkHelp.matchAll(/\(choices: ([^)]*?), default/g)) {
     const choices = (match[1] as string).replace(/"/g, '').split(', ');
     t.ok(checkUsage.includes(choices.join('|')), `README's check usage lists ${choices.join('|')}`);
+  }
+});
+
+t.test('serve validates its inputs before writing certificates', async (t) => {
+  const cwd = mkdtempSync(join(tmpdir(), 'mtls-guard-serve-inputs-'));
+  t.teardown(() => rmSync(cwd, { recursive: true, force: true }));
+  const serve = (args: string[]) => spawnSync(process.execPath, [repoPath('dist/src/cli.js'), 'serve', '--port', '0', '--metrics-port', '0', ...args], { cwd, encoding: 'utf8', timeout: 60_000 });
+  for (const [args, message] of [
+    [['--state', '/nonexistent'], 'mtls-guard: /nonexistent: cannot read: no such file or directory'],
+    [['--state', repoPath('test/inputs/bad-mode.yaml')], 'spec.mtls.mode must be one of'],
+    [['--config', repoPath('test/inputs/config-typo.yaml')], 'invalid config: enforcment: unknown field'],
+    [['--kubeconfig', join(cwd, 'nope')], 'no such file'],
+  ] as const) {
+    const run = serve([...args]);
+    t.equal(run.status, 2, `${args.join(' ')}: exit 2`);
+    t.match(run.stderr, message);
+    t.equal(run.stderr.trim().split('\n').length, 1, 'one line');
+    t.notOk(existsSync(join(cwd, 'certs')), `${args.join(' ')}: no certificates written`);
   }
 });
