@@ -12,7 +12,7 @@ import type { LiveInput } from './check.js';
 /** Kinds without a namespace among those check reads (a file's object of these kinds gets no -n namespace). */
 const CLUSTER_SCOPED = new Set(['Namespace', 'Node', 'MutatingWebhookConfiguration', 'ValidatingWebhookConfiguration']);
 
-export function identityKey(object: Record<string, unknown>, defaultNamespace: string): string | undefined {
+function identityKey(object: Record<string, unknown>, defaultNamespace: string): string | undefined {
   const id = identify(object);
   if (!id.ok) return undefined;
   const namespace = CLUSTER_SCOPED.has(id.value.kind) ? '' : (id.value.namespace ?? defaultNamespace);

@@ -42,7 +42,7 @@ const sameVerdict = (a: Finding, b: Finding): boolean =>
   a.object.name === b.object.name;
 
 /** Namespaces objects are in that no Namespace in the state defines (exempt ones are never judged). */
-export function unknownNamespaces(state: MemoryState, entries: readonly Entry[], policy: Policy): string[] {
+function unknownNamespaces(state: MemoryState, entries: readonly Entry[], policy: Policy): string[] {
   const unknown = new Set<string>();
   for (const { identity } of entries) {
     const ns = identity.namespace;

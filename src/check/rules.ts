@@ -59,9 +59,3 @@ export const CHECK_RULES: readonly RuleInfo[] = [
     defaultAction: 'warn',
   },
 ];
-
-export function ruleInfo(id: CheckRuleId): RuleInfo {
-  const info = CHECK_RULES.find((rule) => rule.id === id);
-  if (!info) throw new Error(`no metadata for rule ${id}`);
-  return info;
-}

@@ -82,6 +82,8 @@ async function runCheck(flags: CheckFlags, io: Io): Promise<number> {
     namespaceUnknown: flags.namespaceUnknown,
   });
   io.stdout(formatResult(result, flags.output, { failOn: flags.failOn, version: VERSION, cwd: process.cwd() }));
+  // The text report carries the notes; the machine formats keep their one document on stdout.
+  if (flags.output !== 'text') for (const note of result.notes) io.stderr(`mtls-guard: note: ${note}\n`);
   return exitCode(result, flags.failOn);
 }
 

@@ -10,7 +10,7 @@ import { KubeConfig } from '@kubernetes/client-node';
 import { clusterError, usage, UserError } from '../errors.js';
 import type { SourcedObject } from '../manifests/load.js';
 
-export interface LiveResource {
+interface LiveResource {
   /** The resource's plural name, for messages. */
   resource: string;
   apiVersion: string;
@@ -24,7 +24,7 @@ export interface LiveResource {
 }
 
 /** What the rules read from a cluster (SPEC 2.1, 1.2, 1.3): the pods, their controllers, policies and the injector. */
-export function liveResources(rootNamespace: string): LiveResource[] {
+function liveResources(rootNamespace: string): LiveResource[] {
   const core = (resource: string, kind: string): LiveResource => ({ resource, apiVersion: 'v1', kind, paths: [`/api/v1/${resource}`] });
   const group = (apiVersion: string, resource: string, kind: string): LiveResource => ({
     resource,
@@ -65,16 +65,12 @@ export function liveResources(rootNamespace: string): LiveResource[] {
 export interface LiveSnapshot {
   /** `cluster:<context>`: the source label of every object. */
   source: string;
-  context: string;
-  server: string;
   objects: SourcedObject[];
-  /** Objects per resource, e.g. { pods: 12 }. */
-  counts: Record<string, number>;
   /** Facts worth telling the user, e.g. that the cluster has no PeerAuthentication CRD. */
   notes: string[];
 }
 
-export interface LiveOptions {
+interface LiveOptions {
   kubeconfig?: string;
   context?: string;
   rootNamespace: string;
@@ -83,7 +79,7 @@ export interface LiveOptions {
 }
 
 /** The kubeconfig to read: --kubeconfig FILE, else KUBECONFIG or ~/.kube/config; --context picks the context. */
-export function loadKubeConfig(kubeconfig: string | undefined, context: string | undefined): KubeConfig {
+function loadKubeConfig(kubeconfig: string | undefined, context: string | undefined): KubeConfig {
   const config = new KubeConfig();
   try {
     if (kubeconfig) {
@@ -195,7 +191,6 @@ export async function readLiveSnapshot(options: LiveOptions): Promise<LiveSnapsh
   const source = `cluster:${context}`;
   const pageSize = options.pageSize ?? 500;
   const timeoutMs = options.requestTimeoutMs ?? 30_000;
-  const counts: Record<string, number> = {};
   const notes: string[] = [];
   const where = `cluster ${context} (${server})`;
 
@@ -216,7 +211,6 @@ export async function readLiveSnapshot(options: LiveOptions): Promise<LiveSnapsh
           }
           continueToken = list.metadata?.continue || undefined;
         } while (continueToken);
-        counts[resource.resource] = objects.length;
         return objects;
       } catch (error) {
         if (error instanceof HttpStatus) {
@@ -239,7 +233,6 @@ export async function readLiveSnapshot(options: LiveOptions): Promise<LiveSnapsh
     if (!resource.optional) {
       throw clusterError('MTLS_GUARD_CLUSTER_ERROR', `${where} does not serve ${resource.resource} (${resource.paths.join(', ')}: 404)`);
     }
-    counts[resource.resource] = 0;
     notes.push(`${where} has no ${resource.kind} CRD: it has none`);
     return [];
   };
@@ -248,5 +241,5 @@ export async function readLiveSnapshot(options: LiveOptions): Promise<LiveSnapsh
   const [first, ...rest] = liveResources(options.rootNamespace);
   const objects = first ? await listOne(first) : [];
   for (const batch of await Promise.all(rest.map(listOne))) objects.push(...batch);
-  return { source, context, server, objects, counts, notes };
+  return { source, objects, notes };
 }

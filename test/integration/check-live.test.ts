@@ -96,6 +96,8 @@ t.test('a repository with only Deployment shop/web, shop labelled for injection 
   t.equal(json.summary.sources.files, 1);
   t.ok((json.summary.sources.cluster['cluster:test'] ?? 0) >= 4, 'namespaces, the live Deployment, its policy');
   t.equal(json.summary.sources.skipped, 1);
+  const sarif = spawnCli(['check', '-f', shopWeb, '--kubeconfig', plane.kubeconfig, '-o', 'sarif']);
+  t.match(sarif.stderr, /^mtls-guard: note: skipped PeerAuthentication legacy\/unreadable from cluster:test/m, 'machine formats tell it on stderr');
 });
 
 t.test('the same repository for namespace legacy, unlabelled in the cluster: exit 1 naming the fix', async (t) => {
