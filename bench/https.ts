@@ -1,6 +1,8 @@
 /**
  * HTTPS throughput and latency: mtls-guard (the real `serve`, on a 10,000-pod state) against a bare Node https
- * server answering a constant AdmissionReview, both loaded from a separate process with the same payload mix.
+ * server and a bare Fastify server answering a constant AdmissionReview, and OPA, all loaded from a separate
+ * process with the same payload mix. CPU per request is the median of alternating rounds (the machine is noisy).
+ * MTLS_GUARD_BENCH_BASELINE_CLI=path/to/an/earlier/dist/src/cli.js adds an earlier build of mtls-guard.
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
@@ -8,7 +10,13 @@ import { cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { freePort } from '../test/support/control-plane.js';
+import { BODY_LIMIT } from '../src/server/json-body.js';
 import { admissionReview, cluster, deployment, peerAuthentication, pod } from './fixtures.js';
+
+function median(values: readonly number[]): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  return sorted.length === 0 ? 0 : (sorted[Math.floor((sorted.length - 1) / 2)] as number);
+}
 
 const here = (file: string) => fileURLToPath(new URL(file, import.meta.url));
 const cli = fileURLToPath(new URL('../src/cli.js', import.meta.url));
@@ -95,7 +103,27 @@ function load(port: number, payloads: string, seconds: number, connections: numb
   return JSON.parse(run.stdout) as LoadResult;
 }
 
+/** CPU per request of each server, median of alternating rounds. */
+export interface CpuRounds {
+  rounds: number;
+  secondsPerRound: number;
+  /** Median µs of server CPU per request, by server. */
+  medianMicros: Record<string, number>;
+  /** Every round's figure, by server. */
+  samples: Record<string, number[]>;
+}
+
+/** Legitimate reviews' latency while another address holds 200 connections sending near-limit bodies that never finish. */
+export interface StarvationResult {
+  attackerConnections: number;
+  quiet: LoadResult;
+  underAttack: LoadResult;
+  p99Ratio: number;
+}
+
 export interface HttpsResults {
+  cpu: CpuRounds;
+  starvation: StarvationResult;
   payloadMix: string;
   meanPayloadBytes: number;
   saturation: {
@@ -157,9 +185,19 @@ export async function runHttps(quick: boolean): Promise<HttpsResults> {
     '--set', 'default_decision=/mtlsguard/review', '--log-level', 'error', policyFile, join(dir, 'data.json')]), { stdio: ['ignore', 'pipe', 'pipe'] });
   const barePort = await freePort();
   const bare = spawn(...onCore(1, process.execPath, [here('./bare-server.js'), String(barePort), join(dir, 'tls.crt'), join(dir, 'tls.key')]), { stdio: ['ignore', 'pipe', 'ignore'] });
+  const fastifyPort = await freePort();
+  const fastify = spawn(...onCore(1, process.execPath, [here('./bare-fastify.js'), String(fastifyPort), join(dir, 'tls.crt'), join(dir, 'tls.key')]), { stdio: ['ignore', 'pipe', 'ignore'] });
+  const earlierCli = process.env['MTLS_GUARD_BENCH_BASELINE_CLI'];
+  const earlierPort = await freePort();
+  const earlier = earlierCli
+    ? spawn(...onCore(1, process.execPath, [earlierCli, 'serve', '--state', state, '--port', String(earlierPort), '--metrics-port', String(await freePort()),
+        '--tls-cert-file', join(dir, 'tls.crt'), '--tls-key-file', join(dir, 'tls.key')]), { stdio: ['ignore', 'pipe', 'ignore'] })
+    : undefined;
   try {
     await started(guard, /mtls-guard webhook listening/);
     await started(bare, /listening/);
+    await started(fastify, /listening/);
+    if (earlier) await started(earlier, /mtls-guard webhook listening/);
     await waitForOpa(opaPort, payloads);
     const seconds = quick ? 3 : 15;
     const connections = 20;
@@ -169,6 +207,43 @@ export async function runHttps(quick: boolean): Promise<HttpsResults> {
     const guardSat = loadServer(guard.pid, guardPort, payloads, seconds, connections);
     const bareSat = loadServer(bare.pid, barePort, payloads, seconds, connections);
     const opaSat = loadServer(opaServer.pid, opaPort, payloads, seconds, connections, 0, '/');
+
+    // CPU per request, alternating which server goes first, median per server.
+    const servers: Record<string, { pid: number | undefined; port: number; path?: string }> = {
+      'mtls-guard': { pid: guard.pid, port: guardPort },
+      'bare node:https': { pid: bare.pid, port: barePort },
+      'bare Fastify': { pid: fastify.pid, port: fastifyPort },
+      OPA: { pid: opaServer.pid, port: opaPort, path: '/' },
+    };
+    if (earlier) servers['mtls-guard, earlier build'] = { pid: earlier.pid, port: earlierPort };
+    const names = Object.keys(servers);
+    const rounds = quick ? 2 : 7;
+    const secondsPerRound = quick ? 2 : 5;
+    const samples: Record<string, number[]> = Object.fromEntries(names.map((n) => [n, []]));
+    for (let round = 0; round < rounds; round++) {
+      for (let k = 0; k < names.length; k++) {
+        const name = names[(round + k) % names.length] as string;
+        const server = servers[name] as { pid: number | undefined; port: number; path?: string };
+        const result = loadServer(server.pid, server.port, payloads, secondsPerRound, connections, 0, server.path ?? '/validate');
+        if (result.serverCpuMicrosPerRequest !== undefined) samples[name]?.push(result.serverCpuMicrosPerRequest);
+      }
+    }
+    const cpu: CpuRounds = { rounds, secondsPerRound, samples, medianMicros: Object.fromEntries(names.map((n) => [n, median(samples[n] ?? [])])) };
+
+    // Legitimate reviews at a steady rate, without and then with another address starving the body budget.
+    const attackSeconds = quick ? 4 : 15;
+    const attackerConnections = 200;
+    const quiet = load(guardPort, payloads, attackSeconds, 10, 200);
+    const attacker = spawn(process.execPath, [here('./starve.js'), String(guardPort), String(attackerConnections), String(attackSeconds + 2), String(BODY_LIMIT)], { stdio: ['ignore', 'pipe', 'ignore'] });
+    await new Promise((r) => setTimeout(r, 1500));
+    const underAttack = load(guardPort, payloads, attackSeconds, 10, 200);
+    await stop(attacker);
+    const starvation: StarvationResult = {
+      attackerConnections,
+      quiet,
+      underAttack,
+      p99Ratio: Math.round((underAttack.latencyMs.p99 / Math.max(quiet.latencyMs.p99, 0.001)) * 100) / 100,
+    };
     const fixedRate = [];
     for (const rate of quick ? [1000] : [500, 1000, 2000]) {
       fixedRate.push({
@@ -179,6 +254,8 @@ export async function runHttps(quick: boolean): Promise<HttpsResults> {
       });
     }
     return {
+      cpu,
+      starvation,
       payloadMix: '14 injected Pod CREATE (allowed), 3 un-injected Pod CREATE (denied), 2 Deployment CREATE, 1 PeerAuthentication STRICT; state of 10,000 pods',
       meanPayloadBytes,
       saturation: {
@@ -198,6 +275,8 @@ export async function runHttps(quick: boolean): Promise<HttpsResults> {
   } finally {
     await stop(guard);
     await stop(bare);
+    await stop(fastify);
+    if (earlier) await stop(earlier);
     await stop(opaServer);
   }
 }

@@ -49,6 +49,12 @@ row([`mesh STRICT, ${engine.meshStrict100k.pods} pods / ${engine.meshStrict100k.
 row(['HTTPS at saturation (req/s)', Math.round(https.saturation.mtlsGuard.requestsPerSecond), `bare Node https ${Math.round(https.saturation.bare.requestsPerSecond)}`, `${Math.round(https.saturation.ratio * 100)}% of bare`]);
 row(['HTTPS server CPU per request at saturation (µs)', https.saturation.mtlsGuard.serverCpuMicrosPerRequest ?? '—', `bare ${https.saturation.bare.serverCpuMicrosPerRequest ?? '—'}; OPA ${https.saturation.opa.serverCpuMicrosPerRequest ?? '—'}`,
   `bare is ${Math.round(https.saturation.cpuRatio * 100)}% of ours`]);
+for (const [name, micros] of Object.entries(https.cpu.medianMicros)) {
+  row([`server CPU per request, median of ${https.cpu.rounds} alternating rounds: ${name} (µs)`, micros, name === 'mtls-guard' ? '—' : `mtls-guard ${https.cpu.medianMicros['mtls-guard']}`,
+    name === 'mtls-guard' ? '—' : `mtls-guard is ${((https.cpu.medianMicros['mtls-guard'] ?? 0) / Math.max(micros, 1)).toFixed(2)}x`]);
+}
+row([`reviews at 200/s, p99 while ${https.starvation.attackerConnections} connections from 127.0.0.2 stall near-limit bodies (ms)`, https.starvation.underAttack.latencyMs.p99,
+  `quiet ${https.starvation.quiet.latencyMs.p99}`, `${https.starvation.p99Ratio}x; errors ${https.starvation.underAttack.errors}`]);
 row(['HTTPS at saturation vs OPA (req/s)', Math.round(https.saturation.mtlsGuard.requestsPerSecond), `OPA ${Math.round(https.saturation.opa.requestsPerSecond)}`, `${Math.round(https.saturation.ratioToOpa * 100)}% of OPA`]);
 for (const r of https.fixedRate) {
   row([`HTTPS at ${r.rate}/s (ms p50 / p99 / p99.9)`, `${r.mtlsGuard.latencyMs.p50} / ${r.mtlsGuard.latencyMs.p99} / ${r.mtlsGuard.latencyMs.p99_9}`,

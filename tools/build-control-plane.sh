@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
-# Builds the test control plane (kube-apiserver + etcd) from the Go modules
-# pinned in tools/go.mod, into a cache outside the repo keyed by release:
-#   ${MTLS_GUARD_TOOLS_CACHE:-$HOME/.cache/mtls-guard/tools}/k8s-<version>/bin/
-# Skips the build when both binaries are already there.
+# Builds the test control plane (kube-apiserver, kube-controller-manager, etcd) from the Go modules
+# pinned in tools/go.mod, into a cache outside the repo keyed by release and recipe:
+#   ${MTLS_GUARD_TOOLS_CACHE:-$HOME/.cache/mtls-guard/tools}/k8s-<version>-<recipe>/bin/
+# Skips the build when all three binaries are already there.
 # Progress goes to stderr; the LAST line on stdout is the bin directory, so:
 #   BIN_DIR="$(tools/build-control-plane.sh | tail -n1)"
 set -euo pipefail
@@ -27,11 +27,14 @@ K8S_TIME="$(go list -m -f '{{if .Time}}{{.Time.UTC.Format "2006-01-02T15:04:05Z"
 K8S_TIME="${K8S_TIME:-1970-01-01T00:00:00Z}"
 
 CACHE_ROOT="${MTLS_GUARD_TOOLS_CACHE:-${HOME}/.cache/mtls-guard/tools}"
-OUT_DIR="${CACHE_ROOT}/k8s-${K8S_VERSION}"
+# Bump RECIPE whenever the set of binaries or their build flags change, so an older cache is not reused.
+# r2: kube-controller-manager added.
+RECIPE=r2
+OUT_DIR="${CACHE_ROOT}/k8s-${K8S_VERSION}-${RECIPE}"
 BIN_DIR="${OUT_DIR}/bin"
 
-if [[ -x "${BIN_DIR}/kube-apiserver" && -x "${BIN_DIR}/etcd" ]]; then
-  log "reused cached binaries (kube-apiserver ${K8S_VERSION}, etcd ${ETCD_VERSION}) in ${BIN_DIR}"
+if [[ -x "${BIN_DIR}/kube-apiserver" && -x "${BIN_DIR}/kube-controller-manager" && -x "${BIN_DIR}/etcd" ]]; then
+  log "reused cached binaries (kube-apiserver and kube-controller-manager ${K8S_VERSION}, etcd ${ETCD_VERSION}) in ${BIN_DIR}"
   echo "${BIN_DIR}"
   exit 0
 fi
@@ -60,18 +63,23 @@ TMP_BIN="$(mktemp -d "${OUT_DIR}/bin.tmp.XXXXXX")"
 trap 'rm -rf "${TMP_BIN}"' EXIT
 
 start=$(date +%s)
-log "building kube-apiserver ${K8S_VERSION} and etcd ${ETCD_VERSION} with $(go env GOVERSION) (this takes several minutes on 2 cores)"
+log "building kube-apiserver and kube-controller-manager ${K8S_VERSION} and etcd ${ETCD_VERSION} with $(go env GOVERSION) (this takes several minutes on 2 cores)"
 go build -trimpath -ldflags "${ldflags[*]}" -o "${TMP_BIN}/kube-apiserver" k8s.io/kubernetes/cmd/kube-apiserver
 log "kube-apiserver done after $(( $(date +%s) - start ))s"
+go build -trimpath -ldflags "${ldflags[*]}" -o "${TMP_BIN}/kube-controller-manager" k8s.io/kubernetes/cmd/kube-controller-manager
+log "kube-controller-manager done after $(( $(date +%s) - start ))s"
 go build -trimpath -ldflags "-s -w" -o "${TMP_BIN}/etcd" go.etcd.io/etcd/server/v3
 log "etcd done"
 
-# Publish atomically-ish: a half-finished build never leaves both binaries in BIN_DIR.
+# Publish atomically-ish: a half-finished build never leaves all three binaries in BIN_DIR (kube-apiserver,
+# checked by the reuse test above, moves last).
 mkdir -p "${BIN_DIR}"
 mv -f "${TMP_BIN}/etcd" "${BIN_DIR}/etcd"
+mv -f "${TMP_BIN}/kube-controller-manager" "${BIN_DIR}/kube-controller-manager"
 mv -f "${TMP_BIN}/kube-apiserver" "${BIN_DIR}/kube-apiserver"
 cat > "${OUT_DIR}/versions.txt" <<EOF
 kube-apiserver ${K8S_VERSION}
+kube-controller-manager ${K8S_VERSION}
 etcd ${ETCD_VERSION}
 go $(go env GOVERSION)
 EOF

@@ -15,6 +15,8 @@ export interface CertificateRequest {
   service: string;
   namespace: string;
   days?: number;
+  /** The serving certificate's lifetime from now, in milliseconds, instead of `days` (short-lived certificates). */
+  validityMs?: number;
 }
 
 /** DNS names and IPs the serving certificate covers: the Service's names, and localhost for local runs. */
@@ -25,7 +27,7 @@ export function subjectAltNames(service: string, namespace: string): { dns: stri
   };
 }
 
-export async function generateCertificates({ service, namespace, days = 365 }: CertificateRequest): Promise<Certificates> {
+export async function generateCertificates({ service, namespace, days = 365, validityMs }: CertificateRequest): Promise<Certificates> {
   const notBeforeDate = new Date(Date.now() - 5 * 60 * 1000);
   const caNotAfter = new Date(notBeforeDate.getTime() + 10 * 365 * 86_400_000);
   // A unique CA name: during a rotation a caBundle can hold the old and the new CA, and TLS clients pick the issuer by name.
@@ -46,7 +48,7 @@ export async function generateCertificates({ service, namespace, days = 365 }: C
     curve: 'P-256',
     algorithm: 'sha256',
     notBeforeDate,
-    notAfterDate: new Date(notBeforeDate.getTime() + days * 86_400_000),
+    notAfterDate: validityMs === undefined ? new Date(notBeforeDate.getTime() + days * 86_400_000) : new Date(Date.now() + validityMs),
     ca: { key: ca.private, cert: ca.cert },
     extensions: [
       { name: 'basicConstraints', cA: false, critical: true },

@@ -1,21 +1,22 @@
 /** `mtls-guard serve`: the HTTPS admission webhook. */
 import { existsSync, readFileSync } from 'node:fs';
-import { request as httpsRequest } from 'node:https';
-import { request as httpRequest } from 'node:http';
 import { homedir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { KubeConfig } from '@kubernetes/client-node';
 import { pino, type Logger } from 'pino';
 import { generateCertificates, writeCertificates } from '../certs/generate.js';
+import { runtimeCertificates } from '../certs/runtime.js';
 import { policyFor } from '../config/config.js';
 import { loadConfig } from '../config/load.js';
 import { describeFsError, UserError, usage } from '../errors.js';
-import { buildApp } from '../server/app.js';
+import { buildApp, type WebhookServer } from '../server/app.js';
+import { buildMetricsApp } from '../server/metrics-app.js';
 import { Metrics } from '../server/metrics.js';
 import { CertificateReloader, loadPair, TLS_OPTIONS, type KeyPair } from '../server/tls.js';
 import { FileStateSource } from '../state/file-source.js';
 import { KubeStateSource } from '../state/kube-source.js';
+import { kubeGet } from '../state/kube-get.js';
 import type { StateSource } from '../state/source.js';
 
 /** The bundled example manifests: the state served when no cluster is configured. */
@@ -34,6 +35,10 @@ export interface ServeOptions {
   state?: string[];
   logLevel: string;
   certPollMs: number;
+  /** Runtime certificates: the Secret shared by the replicas, the webhook configuration whose caBundle to keep, and the Service the certificate names. */
+  certSecret?: string;
+  webhookConfig?: string;
+  certService?: string;
   /** After SIGTERM, keep answering (with /readyz failing) this long before closing, so endpoints drain first. */
   shutdownDelayMs: number;
 }
@@ -51,25 +56,12 @@ function ownNamespace(): string | undefined {
 
 /** Does anything answer at the cluster's address? Any HTTP status counts; a refused or silent connection does not. */
 async function reachable(config: KubeConfig, timeoutMs = 3000): Promise<boolean> {
-  const server = config.getCurrentCluster()?.server;
-  if (!server) return false;
-  const url = new URL('/version', server);
-  const options: import('node:https').RequestOptions = { method: 'GET' };
   try {
-    await config.applyToHTTPSOptions(options);
+    await kubeGet(config, '/version', timeoutMs);
+    return true;
   } catch {
     return false;
   }
-  return new Promise((resolve) => {
-    const send = url.protocol === 'http:' ? httpRequest : httpsRequest;
-    const req = send(url, options, (res) => {
-      res.resume();
-      resolve(true);
-    });
-    req.setTimeout(timeoutMs, () => req.destroy());
-    req.on('error', () => resolve(false));
-    req.end();
-  });
 }
 
 /** The cluster to list-watch: --kubeconfig, then in-cluster, then KUBECONFIG or ~/.kube/config; undefined when there is none. */
@@ -135,36 +127,58 @@ async function servingCertificate(options: ServeOptions, logger: Logger): Promis
   }
 }
 
-/** Start the webhook; resolves once it listens. The returned function shuts it down (also on SIGTERM). */
-export async function serve(options: ServeOptions): Promise<{ port: number; metricsPort: number; close: () => Promise<void> }> {
-  // Buffered, asynchronous writes: lines go out 4 KiB at a time, or at least every second, off the event loop
-  // (one write per review was an eighth of the CPU a review costs). pino flushes the buffer when the process
-  // exits; a SIGKILL loses at most a second of lines. If stdout stops draining, lines past 16 MiB are dropped
-  // rather than holding up reviews.
-  const logger = pino(
-    { level: options.logLevel, base: { service: 'mtls-guard' } },
+/**
+ * Buffered, asynchronous writes: lines go out 4 KiB at a time, or at least every second, off the event loop
+ * (one write per review was an eighth of the CPU a review costs). pino flushes the buffer when the process
+ * exits; a SIGKILL loses at most a second of lines. If stdout stops draining, lines past 16 MiB are dropped
+ * rather than holding up reviews.
+ */
+function createLogger(level: string): Logger {
+  return pino(
+    { level, base: { service: 'mtls-guard' }, formatters: { level: (label) => ({ level: label }) }, timestamp: pino.stdTimeFunctions.isoTime },
     pino.destination({ dest: 1, sync: false, minLength: 4096, periodicFlush: 1000, maxLength: LOG_BUFFER_BYTES }),
   );
-  const config = await loadConfig(options.config);
-  const policy = policyFor(config, ownNamespace());
+}
+
+/** The serving certificate, and later ones as they are swapped in without a restart. */
+interface CertificateSource {
+  pair: KeyPair;
+  onRotate(listener: (next: KeyPair) => void): void;
+  stop(): void;
+}
+
+/**
+ * Files (re-read when they change; a bad pair keeps the old one), or with --cert-secret a Secret that the
+ * replicas share, created and rotated by mtls-guard itself, its CA written into its own webhook configuration.
+ */
+async function certificateSource(options: ServeOptions, logger: Logger, metrics: Metrics): Promise<CertificateSource> {
+  if (options.certSecret) {
+    const namespace = ownNamespace();
+    const kubeConfig = clusterConfig(options.kubeconfig);
+    if (!kubeConfig || !namespace) throw usage('--cert-secret needs a cluster: run in one (or pass --kubeconfig and set POD_NAMESPACE)');
+    if (!options.webhookConfig || !options.certService) throw usage('--cert-secret needs --webhook-config and --cert-service');
+    try {
+      const runtime = await runtimeCertificates({
+        kubeConfig,
+        namespace,
+        secretName: options.certSecret,
+        webhookConfigName: options.webhookConfig,
+        service: options.certService,
+        logger,
+      });
+      return { pair: runtime.pair, onRotate: (listener) => runtime.onRotate(listener), stop: () => runtime.stop() };
+    } catch (error) {
+      throw usage(`cannot set up runtime certificates in Secret ${namespace}/${options.certSecret}: ${(error as Error).message}`);
+    }
+  }
   const pair = await servingCertificate(options, logger);
-  const source = await stateSource(options, logger);
-  await source.start();
-  const metrics = new Metrics(source);
-  metrics.certificateExpiry.set(Date.parse(pair.notAfter) / 1000);
-  let draining = false;
-  const app = buildApp({ pair, source, policy, logger, metrics, draining: () => draining });
+  const listeners: ((next: KeyPair) => void)[] = [];
   const reloader = new CertificateReloader(
     options.tlsCertFile,
     options.tlsKeyFile,
     pair,
     {
-      onReload: (next) => {
-        app.server.setSecureContext({ cert: next.cert, key: next.key, ...TLS_OPTIONS });
-        metrics.certificateReloads.inc({ result: 'loaded' });
-        metrics.certificateExpiry.set(Date.parse(next.notAfter) / 1000);
-        logger.info({ fingerprint: next.fingerprint, notAfter: next.notAfter }, 'serving certificate reloaded');
-      },
+      onReload: (next) => listeners.forEach((listener) => listener(next)),
       onRejected: (reason) => {
         metrics.certificateReloads.inc({ result: 'rejected' });
         logger.error({ reason }, 'new serving certificate rejected; keeping the current one');
@@ -173,35 +187,60 @@ export async function serve(options: ServeOptions): Promise<{ port: number; metr
     options.certPollMs,
   );
   reloader.start();
+  return { pair, onRotate: (listener) => void listeners.push(listener), stop: () => reloader.stop() };
+}
 
-  const cannotListen = (what: string, port: number, error: unknown): UserError => {
+/** Listen, or one line saying why not (the port is in use, permission denied). */
+async function listenFor(what: string, host: string, port: number, listen: () => Promise<number>): Promise<number> {
+  try {
+    return await listen();
+  } catch (error) {
     const code = (error as NodeJS.ErrnoException).code;
     const reason = code === 'EADDRINUSE' ? 'the address is in use' : code === 'EACCES' ? 'permission denied' : (error as Error).message;
-    return usage(`cannot listen for ${what} on ${options.host}:${port}: ${reason}`);
-  };
-  try {
-    await app.listen(options.port, options.host);
-  } catch (error) {
-    reloader.stop();
-    await source.stop();
-    throw cannotListen('the webhook', options.port, error);
+    throw usage(`cannot listen for ${what} on ${host}:${port}: ${reason}`);
   }
-  const address = app.server.address();
-  const port = typeof address === 'object' && address ? address.port : options.port;
-  const metricsServer = metrics.server();
+}
+
+/** Start the webhook; resolves once it listens. The returned function shuts it down (also on SIGTERM). */
+export async function serve(options: ServeOptions): Promise<{ port: number; metricsPort: number; close: () => Promise<void> }> {
+  const logger = createLogger(options.logLevel);
+  const config = await loadConfig(options.config);
+  const policy = policyFor(config, ownNamespace());
+  const source = await stateSource(options, logger);
+  const metrics = new Metrics(source);
+  const certificates = await certificateSource(options, logger, metrics);
+  const { pair } = certificates;
+  await source.start();
+  metrics.certificateExpiry.set(Date.parse(pair.notAfter) / 1000);
+  let draining = false;
+  const webhook = await buildApp({ pair, source, policy, logger, metrics, draining: () => draining });
+  const metricsApp = await buildMetricsApp(metrics, logger);
+  certificates.onRotate((next) => {
+    webhook.server.setSecureContext({ cert: next.cert, key: next.key, ...TLS_OPTIONS });
+    metrics.certificateReloads.inc({ result: 'loaded' });
+    metrics.certificateExpiry.set(Date.parse(next.notAfter) / 1000);
+    logger.info({ fingerprint: next.fingerprint, notAfter: next.notAfter }, 'serving certificate reloaded');
+  });
+
+  const stopAll = async (): Promise<void> => {
+    certificates.stop();
+    await webhook.close();
+    await metricsApp.close();
+    await source.stop();
+  };
+  let port: number;
+  let metricsPort: number;
   try {
-    await new Promise<void>((resolve, reject) => {
-      metricsServer.once('error', reject);
-      metricsServer.listen(options.metricsPort, options.host, () => resolve());
+    port = await listenFor('the webhook', options.host, options.port, () => webhook.listen(options.port, options.host));
+    metricsPort = await listenFor('metrics', options.host, options.metricsPort, async () => {
+      await metricsApp.listen({ port: options.metricsPort, host: options.host });
+      const address = metricsApp.server.address();
+      return typeof address === 'object' && address ? address.port : options.metricsPort;
     });
   } catch (error) {
-    reloader.stop();
-    await app.close();
-    await source.stop();
-    throw cannotListen('metrics', options.metricsPort, error);
+    await stopAll();
+    throw error;
   }
-  const metricsAddress = metricsServer.address();
-  const metricsPort = typeof metricsAddress === 'object' && metricsAddress ? metricsAddress.port : options.metricsPort;
   logger.info(
     {
       port,
@@ -224,10 +263,7 @@ export async function serve(options: ServeOptions): Promise<{ port: number; metr
         logger.info({ delayMs: options.shutdownDelayMs }, 'shutting down: /readyz now fails; still answering reviews while endpoints drain');
         await new Promise((resolve) => setTimeout(resolve, options.shutdownDelayMs));
       }
-      reloader.stop();
-      await app.close();
-      await new Promise<void>((resolve) => metricsServer.close(() => resolve()));
-      await source.stop();
+      await stopAll();
       logger.info('mtls-guard stopped');
     })());
   return { port, metricsPort, close };

@@ -1,6 +1,7 @@
 /** SPEC 2.4: rule actions, the enforcement override and exempt namespaces. */
-import { Ajv, type ErrorObject } from 'ajv';
+import { Ajv } from 'ajv';
 import { ACTIONS, RULE_IDS, type Action, type Policy, type RuleId } from '../engine/types.js';
+import { fieldOf, problemOf } from '../schema-errors.js';
 
 export { ACTIONS, RULE_IDS, type Action, type RuleId };
 
@@ -46,27 +47,7 @@ export const CONFIG_SCHEMA = {
 
 const validateSchema = new Ajv({ allErrors: true }).compile(CONFIG_SCHEMA);
 
-function fieldName(error: ErrorObject): string {
-  const path = error.instancePath
-    .split('/')
-    .slice(1)
-    .map((part) => part.replace(/~1/g, '/').replace(/~0/g, '~'));
-  if (error.keyword === 'additionalProperties') path.push(String(error.params['additionalProperty']));
-  return path.length === 0 ? '(top level)' : path.map((p) => (/^\d+$/.test(p) ? `[${p}]` : p)).join('.').replace(/\.\[/g, '[');
-}
-
-function explain(error: ErrorObject): string {
-  switch (error.keyword) {
-    case 'additionalProperties':
-      return 'unknown field';
-    case 'enum':
-      return `must be one of ${(error.params['allowedValues'] as unknown[]).join(', ')}`;
-    case 'pattern':
-      return 'must be a Kubernetes namespace name (lowercase letters, digits and -)';
-    default:
-      return error.message ?? 'is invalid';
-  }
-}
+const CONFIG_PROBLEMS = { pattern: 'must be a Kubernetes namespace name (lowercase letters, digits and -)' };
 
 export type ConfigResult = { ok: true; config: Config } | { ok: false; errors: string[] };
 
@@ -74,7 +55,7 @@ export type ConfigResult = { ok: true; config: Config } | { ok: false; errors: s
 export function parseConfig(document: unknown): ConfigResult {
   if (document === null || document === undefined) return { ok: true, config: structuredClone(DEFAULT_CONFIG) as Config };
   if (!validateSchema(document)) {
-    const errors = (validateSchema.errors ?? []).map((e) => `${fieldName(e)}: ${explain(e)}`);
+    const errors = (validateSchema.errors ?? []).map((e) => `${fieldOf(e, '(top level)')}: ${problemOf(e, CONFIG_PROBLEMS)}`);
     return { ok: false, errors: [...new Set(errors)] };
   }
   const given = document as Partial<Config>;

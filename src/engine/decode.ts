@@ -2,6 +2,7 @@
  * Turns Kubernetes objects (untrusted, already parsed JSON) into the plain facts the rules use.
  * Every function is total: malformed input yields a DecodeError naming the field, never a throw.
  */
+import { isPlainObject, type PlainObject } from './objects.js';
 import {
   AMBIENT_REDIRECTION,
   PROXY_CONTAINER,
@@ -50,11 +51,8 @@ export function classify(apiVersion: string, kind: string): CheckedKind | undefi
   return undefined;
 }
 
-type Obj = Record<string, unknown>;
-
-function isObject(value: unknown): value is Obj {
-  return typeof value === 'object' && value !== null && !Array.isArray(value);
-}
+type Obj = PlainObject;
+const isObject = isPlainObject;
 
 class FieldError extends Error {}
 
@@ -78,12 +76,12 @@ function stringMap(parent: Obj | undefined, key: string, path: string): Labels {
   const value = parent?.[key];
   if (value === undefined || value === null) return {};
   if (!isObject(value)) throw new FieldError(`${path}.${key} must be a map of strings`);
-  const out: Record<string, string> = {};
-  for (const [k, v] of Object.entries(value)) {
-    if (typeof v !== 'string') throw new FieldError(`${path}.${key}[${quote(k)}] must be a string`);
-    out[k] = v;
+  // Parsed JSON holds own data properties only, and the engine never mutates what it decodes: checked, not copied
+  // (a copy of 100,000 labels cost the event loop a second).
+  for (const k of Object.keys(value)) {
+    if (typeof value[k] !== 'string') throw new FieldError(`${path}.${key}[${quote(k)}] must be a string`);
   }
-  return out;
+  return value as Labels;
 }
 
 function optionalString(parent: Obj | undefined, key: string, path: string): string | undefined {

@@ -7,6 +7,7 @@ import { readdir, readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { isMap, isSeq, LineCounter, parseAllDocuments, type Node } from 'yaml';
 import { badObject, describeFsError, syntax, unreadable } from '../errors.js';
+import { isPlainObject } from '../engine/objects.js';
 import { MAX_ALIAS_COUNT, yamlSyntaxError } from './yaml.js';
 
 export interface Source {
@@ -25,9 +26,6 @@ export function where(source: Source): string {
   return `${source.file}:${source.line}`;
 }
 
-function isPlainObject(value: unknown): value is Record<string, unknown> {
-  return typeof value === 'object' && value !== null && !Array.isArray(value);
-}
 
 /** `kind: List` (and PodList, ... from `kubectl get -o yaml`) holds its objects under `items`. */
 function isList(object: Record<string, unknown>): boolean {

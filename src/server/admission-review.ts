@@ -4,6 +4,7 @@
  */
 import { Ajv, type ErrorObject } from 'ajv';
 import type { Operation } from '../engine/types.js';
+import { fieldOf, problemOf } from '../schema-errors.js';
 import type { Finding } from '../engine/findings.js';
 
 export interface GroupVersionKind {
@@ -62,61 +63,34 @@ export const ADMISSION_REVIEW_SCHEMA = {
   },
 } as const;
 
-const validate = new Ajv({ allErrors: false, strict: false }).compile(ADMISSION_REVIEW_SCHEMA);
+/** The compiled schema: Fastify's route validation and handleReview both use this one. */
+export const validateAdmissionReview = new Ajv({ allErrors: false, strict: false }).compile(ADMISSION_REVIEW_SCHEMA);
 
-function describe(error: ErrorObject): string {
-  const path = error.instancePath.replace(/^\//, '').replace(/\//g, '.');
-  const where = path === '' ? 'body' : path;
-  switch (error.keyword) {
-    case 'required':
-      return `${where === 'body' ? '' : `${where}.`}${String(error.params['missingProperty'])} is required`;
-    case 'const':
-      return `${where} must be ${JSON.stringify(error.params['allowedValue'])}`;
-    case 'enum':
-      return `${where} must be one of ${(error.params['allowedValues'] as unknown[]).join(', ')}`;
-    default:
-      return `${where} ${error.message ?? 'is invalid'}`;
-  }
-}
-
-export class BodyError extends Error {
-  readonly statusCode = 400;
-}
-
-/** Parse a request body as JSON; keys that could poison prototypes (__proto__, constructor.prototype) are refused. */
-export function parseJsonBody(text: string): unknown {
-  let value: unknown;
-  try {
-    value = JSON.parse(text);
-  } catch (error) {
-    if (text.trim() === '') throw new BodyError('request body is empty: expected an AdmissionReview');
-    throw new BodyError(`request body is not valid JSON: ${(error as Error).message}`);
-  }
-  if (text.includes('__proto__') || text.includes('constructor')) {
-    try {
-      JSON.parse(text, function refuse(this: Record<string, unknown>, key, inner: unknown) {
-      if (key === '__proto__' || (key === 'constructor' && typeof inner === 'object' && inner !== null && 'prototype' in inner)) {
-          throw new BodyError(`request body has a forbidden ${key === '__proto__' ? '__proto__' : 'constructor.prototype'} key`);
-        }
-        return inner;
-      });
-    } catch (error) {
-      if (error instanceof BodyError) throw error;
-      throw new BodyError('request body is nested too deeply');
-    }
-  }
-  return value;
+/** The first error that says what is wrong (an `if` only says which branch failed). */
+export function describeSchemaErrors(errors: readonly ErrorObject[] | null | undefined): string {
+  const error = errors?.find((e) => e.keyword !== 'if') ?? errors?.[0];
+  return error ? `${fieldOf(error, 'body')} ${problemOf(error)}` : 'not an AdmissionReview';
 }
 
 export type ParsedReview = { ok: true; request: AdmissionRequest } | { ok: false; error: string };
 
 /** Validate a decoded body as an AdmissionReview and return its request. */
 export function parseAdmissionReview(body: unknown): ParsedReview {
-  if (!validate(body)) {
-    const error = validate.errors?.find((e) => e.keyword !== 'if') ?? validate.errors?.[0];
-    return { ok: false, error: error ? describe(error) : 'not an AdmissionReview' };
-  }
+  if (!validateAdmissionReview(body)) return { ok: false, error: describeSchemaErrors(validateAdmissionReview.errors) };
   return { ok: true, request: (body as { request: AdmissionRequest }).request };
+}
+
+/** The fields of an admission.k8s.io/v1 AdmissionRequest: all an AdmissionReview carries that matters. */
+const REQUEST_FIELDS = [
+  'uid', 'kind', 'resource', 'subResource', 'requestKind', 'requestResource', 'requestSubResource',
+  'name', 'namespace', 'operation', 'userInfo', 'object', 'oldObject', 'dryRun', 'options',
+] as const;
+
+/** A valid AdmissionReview without fields the API server never sends (whatever a client may have added). */
+export function admissionEnvelope(review: { apiVersion: string; kind: string; request: Record<string, unknown> }): unknown {
+  const request: Record<string, unknown> = {};
+  for (const field of REQUEST_FIELDS) if (field in review.request) request[field] = review.request[field];
+  return { apiVersion: review.apiVersion, kind: review.kind, request };
 }
 
 /** The apiVersion a GroupVersionKind names, to fill objects that arrive without TypeMeta. */

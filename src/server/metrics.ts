@@ -1,6 +1,6 @@
 /** Prometheus metrics, served on their own plain-HTTP port. */
-import { createServer, type Server } from 'node:http';
-import { Counter, Gauge, Histogram, Registry } from 'prom-client';
+import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
+import { VERSION } from '../version.js';
 import type { Finding } from '../engine/findings.js';
 import type { ResourceStatus, StateSource } from '../state/source.js';
 
@@ -12,6 +12,13 @@ export class Metrics {
     help:
       'Findings by rule and action; reviews without findings have rule="none" and action "allow", "retry" (denied until the cache syncs) or "invalid" (an object mtls-guard cannot read)',
     labelNames: ['rule', 'action', 'kind', 'operation'] as const,
+    registers: [this.registry],
+  });
+
+  readonly reviews = new Counter({
+    name: 'mtls_guard_reviews_total',
+    help: 'AdmissionReviews answered with a judgement, one per review: decision allow, warn, deny, skip (a kind mtls-guard does not check), retry (denied until the cache syncs) or invalid (an object it cannot read)',
+    labelNames: ['kind', 'operation', 'decision', 'dry_run'] as const,
     registers: [this.registry],
   });
 
@@ -30,6 +37,13 @@ export class Metrics {
     registers: [this.registry],
   });
 
+  readonly refusedConnections = new Counter({
+    name: 'mtls_guard_refused_connections_total',
+    help: 'Connections closed without a request: over the per-peer or total limit, silent past the request timeout, or arriving while closing',
+    labelNames: ['reason'] as const,
+    registers: [this.registry],
+  });
+
   readonly certificateReloads = new Counter({
     name: 'mtls_guard_certificate_reloads_total',
     help: 'Serving certificate reloads by result (loaded, rejected)',
@@ -44,6 +58,13 @@ export class Metrics {
   });
 
   constructor(source: StateSource) {
+    collectDefaultMetrics({ register: this.registry });
+    new Gauge({
+      name: 'mtls_guard_build_info',
+      help: 'Always 1: the version of mtls-guard and of Node.js that run',
+      labelNames: ['version', 'node'] as const,
+      registers: [this.registry],
+    }).set({ version: VERSION, node: process.version }, 1);
     /** A per-resource gauge read from the state source's status at scrape time. */
     const cacheGauge = (name: string, help: string, value: (status: ResourceStatus) => number): void => {
       new Gauge({
@@ -61,23 +82,17 @@ export class Metrics {
   }
 
   /** `outcome` names reviews answered without findings: allowed, or denied before any rule ran. */
-  recordReview(kind: string, operation: string, findings: readonly Finding[], seconds: number, outcome: 'allow' | 'retry' | 'invalid' = 'allow'): void {
+  recordReview(
+    kind: string,
+    operation: string,
+    findings: readonly Finding[],
+    seconds: number,
+    outcome: 'allow' | 'retry' | 'invalid' = 'allow',
+    review: { decision: string; dryRun: boolean } = { decision: outcome, dryRun: false },
+  ): void {
+    this.reviews.inc({ kind, operation, decision: review.decision, dry_run: String(review.dryRun) });
     if (findings.length === 0) this.decisions.inc({ rule: 'none', action: outcome, kind, operation });
     for (const finding of findings) this.decisions.inc({ rule: finding.rule, action: finding.action, kind, operation });
     this.reviewDuration.observe({ kind }, seconds);
-  }
-
-  /** A plain-HTTP server answering GET /metrics. */
-  server(): Server {
-    return createServer((req, res) => {
-      if (req.method !== 'GET' || (req.url ?? '').split('?')[0] !== '/metrics') {
-        res.writeHead(404, { 'content-type': 'text/plain' }).end('not found\n');
-        return;
-      }
-      this.registry.metrics().then(
-        (text) => res.writeHead(200, { 'content-type': this.registry.contentType }).end(text),
-        () => res.writeHead(500, { 'content-type': 'text/plain' }).end('metrics unavailable\n'),
-      );
-    });
   }
 }

@@ -3,6 +3,7 @@
  * Returns what to send and what to log; the HTTP layer stays thin.
  */
 import { classify } from '../engine/decode.js';
+import { withTypeMeta } from '../engine/objects.js';
 import { evaluate } from '../engine/evaluate.js';
 import type { Policy } from '../engine/types.js';
 import type { Finding } from '../engine/findings.js';
@@ -22,16 +23,18 @@ export type ReviewOutcome =
   | { kind: 'bad-request'; error: string }
   | { kind: 'unavailable'; error: string; request: AdmissionRequest };
 
+/** What judging a valid AdmissionReview gives. */
+export type JudgedOutcome = Exclude<ReviewOutcome, { kind: 'bad-request' }>;
+
 export type Decision = 'allow' | 'warn' | 'deny' | 'skip' | 'retry' | 'invalid';
 
 export const NOT_SYNCED_MESSAGE =
   'mtls-guard is still loading the cluster state (pods, namespaces, PeerAuthentications) and cannot judge this change yet; retry in a few seconds';
 
 /** Objects may arrive without TypeMeta; the request's kind fills it in. */
-function withTypeMeta(object: Record<string, unknown> | null | undefined, request: AdmissionRequest): unknown {
+function withRequestKind(object: Record<string, unknown> | null | undefined, request: AdmissionRequest): unknown {
   if (!object) return undefined;
-  if (typeof object['apiVersion'] === 'string' && typeof object['kind'] === 'string') return object;
-  return { ...object, apiVersion: apiVersionOf(request.kind), kind: request.kind.kind };
+  return withTypeMeta(object, apiVersionOf(request.kind), request.kind.kind);
 }
 
 function decisionOf(findings: readonly Finding[]): Decision {
@@ -43,19 +46,15 @@ function decisionOf(findings: readonly Finding[]): Decision {
 /** How long a review waits for a namespace that the watch has not delivered yet. */
 export const NAMESPACE_WAIT_MS = 2000;
 
-async function namespaceArrives(source: StateSource, namespace: string): Promise<boolean> {
-  const deadline = Date.now() + NAMESPACE_WAIT_MS;
-  while (!source.state.namespace(namespace)) {
-    if (Date.now() >= deadline) return false;
-    await new Promise((resolve) => setTimeout(resolve, 25));
-  }
-  return true;
-}
-
+/** Validate a parsed body as an AdmissionReview, then judge it. */
 export async function handleReview(body: unknown, source: StateSource, policy: Policy): Promise<ReviewOutcome> {
   const parsed = parseAdmissionReview(body);
   if (!parsed.ok) return { kind: 'bad-request', error: parsed.error };
-  const request = parsed.request;
+  return judgeRequest(parsed.request, source, policy);
+}
+
+/** Judge the request of a valid AdmissionReview. */
+export async function judgeRequest(request: AdmissionRequest, source: StateSource, policy: Policy): Promise<JudgedOutcome> {
   const checked = classify(apiVersionOf(request.kind), request.kind.kind);
   if (!checked || checked === 'Namespace' || request.operation === 'CONNECT') {
     return { kind: 'answer', body: respond(request.uid, []), request, findings: [], decision: 'skip' };
@@ -66,15 +65,16 @@ export async function handleReview(body: unknown, source: StateSource, policy: P
     }
     return { kind: 'unavailable', error: NOT_SYNCED_MESSAGE, request };
   }
-  if (source.live && checked !== 'PeerAuthentication' && request.namespace && !(await namespaceArrives(source, request.namespace))) {
+  const waitForNamespace = source.namespaceArrival && checked !== 'PeerAuthentication' && request.namespace && !source.state.namespace(request.namespace);
+  if (waitForNamespace && !(await source.namespaceArrival?.(request.namespace as string, NAMESPACE_WAIT_MS))) {
     // Created a moment ago and not seen through the watch yet: its labels are unknown, so do not guess.
     return { kind: 'unavailable', error: `namespace ${request.namespace} is not in mtls-guard's cache yet; retry in a few seconds`, request };
   }
   const result = evaluate(
     {
       operation: request.operation,
-      object: withTypeMeta(request.object, request),
-      oldObject: withTypeMeta(request.oldObject, request),
+      object: withRequestKind(request.object, request),
+      oldObject: withRequestKind(request.oldObject, request),
       namespace: request.namespace ?? '',
       podJudgement: 'carries',
     },

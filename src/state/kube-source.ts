@@ -2,7 +2,9 @@
 import type { KubeConfig } from '@kubernetes/client-node';
 import type { Logger } from 'pino';
 import { decodeNamespace, decodePeerAuthentication, decodeWorkload, identify, type Decoded, type Identity } from '../engine/decode.js';
+import { withTypeMeta } from '../engine/objects.js';
 import { MemoryState } from './memory-state.js';
+import { NamespaceArrivals } from './namespace-arrivals.js';
 import { Reflector, type ReflectorOptions, type ReflectorStore } from './reflector.js';
 import type { ResourceStatus, StateSource } from './source.js';
 
@@ -18,11 +20,6 @@ export type ReflectorTuning = Pick<
   | 'absentRecheckMs'
 >;
 
-/** Items of a list carry no apiVersion/kind of their own: supply the collection's. */
-function withTypeMeta(object: unknown, apiVersion: string, kind: string): unknown {
-  return typeof object === 'object' && object !== null ? { apiVersion, kind, ...object } : object;
-}
-
 function namespacedIdentity(object: unknown): Required<Identity> | undefined {
   const id = identify(object);
   if (!id.ok || !id.value.namespace) return undefined;
@@ -35,16 +32,21 @@ function keyOf(object: unknown): string | undefined {
   return typeof metadata.namespace === 'string' && metadata.namespace ? `${metadata.namespace}/${metadata.name}` : metadata.name;
 }
 
+/** Reviews that may wait at once for a namespace not cached yet; more are answered 503 at once. */
+const MAX_NAMESPACE_WAITERS = 64;
+
 export class KubeStateSource implements StateSource {
   readonly state = new MemoryState();
   readonly description: string;
   readonly live = true;
   readonly #reflectors: Record<string, Reflector>;
+  readonly #arrivals = new NamespaceArrivals(MAX_NAMESPACE_WAITERS);
 
   constructor(kubeConfig: KubeConfig, logger: Logger, tuning: ReflectorTuning = {}) {
     const cluster = kubeConfig.getCurrentCluster();
     this.description = `cluster ${cluster?.server ?? '(none)'} (list-watch)`;
     const state = this.state;
+    const arrivals = this.#arrivals;
     const skip = (resource: string, object: unknown, error: string): undefined => {
       logger.warn({ resource, object: keyOf(object), error }, 'skipping an object mtls-guard cannot read');
       return undefined;
@@ -85,6 +87,7 @@ export class KubeStateSource implements StateSource {
         const namespace = decodeNamespace(object);
         if (!namespace.ok) return skip('namespaces', object, namespace.error);
         state.upsertNamespace(namespace.value);
+        arrivals.arrived(namespace.value.name);
         return namespace.value.name;
       },
       remove(key) {
@@ -118,6 +121,11 @@ export class KubeStateSource implements StateSource {
 
   async stop(): Promise<void> {
     await Promise.all(Object.values(this.#reflectors).map((r) => r.stop()));
+  }
+
+  namespaceArrival(name: string, timeoutMs: number): Promise<boolean> {
+    if (this.state.namespace(name)) return Promise.resolve(true);
+    return this.#arrivals.wait(name, timeoutMs);
   }
 
   ready(): boolean {

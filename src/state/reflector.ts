@@ -13,10 +13,9 @@
  * - Every `relistIntervalMs` the resource is listed again from scratch.
  * - Any error marks the resource unsynced and retries with exponential backoff until a list succeeds.
  */
-import { request as httpsRequest, type RequestOptions } from 'node:https';
-import { request as httpRequest } from 'node:http';
 import { Watch, type KubeConfig } from '@kubernetes/client-node';
 import type { Logger } from 'pino';
+import { kubeGet } from './kube-get.js';
 
 /** Defaults: a hung API server is noticed within DEFAULT_WATCH_TIMEOUT_SECONDS + DEFAULT_WATCHDOG_GRACE_MS. */
 export const DEFAULT_WATCH_TIMEOUT_SECONDS = 60;
@@ -85,7 +84,6 @@ export class Reflector {
   #stopping = new AbortController();
   #loop: Promise<void> | undefined;
   #path: string | undefined;
-  #lastSync = 0;
   readonly #o: Required<Omit<ReflectorOptions, 'kubeConfig' | 'store' | 'logger' | 'paths' | 'resource'>> & ReflectorOptions;
 
   constructor(options: ReflectorOptions) {
@@ -109,11 +107,6 @@ export class Reflector {
 
   get size(): number {
     return this.#keys.size;
-  }
-
-  /** Milliseconds since the last successful list (for logs and tests). */
-  get lastSync(): number {
-    return this.#lastSync;
   }
 
   start(): void {
@@ -197,39 +190,15 @@ export class Reflector {
     for (const key of this.#keys) if (!seen.has(key)) this.#o.store.remove(key);
     this.#keys = seen;
     this.#synced = true;
-    this.#lastSync = Date.now();
     return resourceVersion;
   }
 
   private async listPage(path: string, continueToken: string | undefined): Promise<ListPage> {
-    const cluster = this.#o.kubeConfig.getCurrentCluster();
-    if (!cluster) throw new Error('kubeconfig has no current cluster');
-    const url = new URL(cluster.server.replace(/\/$/, '') + path);
-    url.searchParams.set('limit', String(this.#o.pageSize));
-    if (continueToken) url.searchParams.set('continue', continueToken);
-    const options: RequestOptions = { method: 'GET', headers: { accept: 'application/json' } };
-    await this.#o.kubeConfig.applyToHTTPSOptions(options);
-    const body = await new Promise<string>((resolve, reject) => {
-      const send = url.protocol === 'http:' ? httpRequest : httpsRequest;
-      const req = send(url, options, (res) => {
-        const chunks: Buffer[] = [];
-        res.on('data', (chunk: Buffer) => chunks.push(chunk));
-        res.on('error', reject);
-        res.on('end', () => {
-          const text = Buffer.concat(chunks).toString('utf8');
-          if (res.statusCode === 200) resolve(text);
-          else reject(new HttpError(res.statusCode ?? 0, `GET ${path}: HTTP ${res.statusCode}: ${text.slice(0, 200)}`));
-        });
-      });
-      req.setTimeout(this.#o.requestTimeoutMs, () => req.destroy(new Error(`GET ${path}: no answer in ${this.#o.requestTimeoutMs} ms`)));
-      const onStop = (): void => {
-        req.destroy(new Error('stopped'));
-      };
-      this.#stopping.signal.addEventListener('abort', onStop, { once: true });
-      req.on('close', () => this.#stopping.signal.removeEventListener('abort', onStop));
-      req.on('error', reject);
-      req.end();
-    });
+    const query = new URLSearchParams({ limit: String(this.#o.pageSize) });
+    if (continueToken) query.set('continue', continueToken);
+    const { status, body: text } = await kubeGet(this.#o.kubeConfig, `${path}?${query}`, this.#o.requestTimeoutMs, this.#stopping.signal);
+    if (status !== 200) throw new HttpError(status, `GET ${path}: HTTP ${status}: ${text.slice(0, 200)}`);
+    const body = text;
     const list = JSON.parse(body) as { items?: unknown[]; metadata?: { resourceVersion?: string; continue?: string } };
     const page: ListPage = { items: list.items ?? [], resourceVersion: list.metadata?.resourceVersion ?? '' };
     if (list.metadata?.continue) page.continueToken = list.metadata.continue;

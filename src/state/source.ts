@@ -10,6 +10,8 @@ export interface StateSource {
   readonly state: ClusterState;
   /** True when the state mirrors a live cluster: something missing from it may simply not have arrived yet. */
   readonly live: boolean;
+  /** Live sources: resolves true once the namespace is in the state, false if it has not arrived within the time. */
+  namespaceArrival?(name: string, timeoutMs: number): Promise<boolean>;
   /** True once every resource has been listed and is being watched. */
   ready(): boolean;
   /** Per-resource sync state and object counts, for /readyz and metrics. */

@@ -8,7 +8,7 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { stringify } from 'yaml';
-import { freePort, startControlPlane, type ControlPlane, type KubectlResult } from '../support/control-plane.js';
+import { freePort, startControlPlane, type ControlPlane, type ControlPlaneOptions, type KubectlResult } from '../support/control-plane.js';
 import { repoPath } from '../support/helpers.js';
 import { https } from '../support/webhook-helpers.js';
 import { webhookConfiguration } from './webhook-configuration.js';
@@ -59,8 +59,8 @@ spec:
     spec: { containers: [{ name: probe, image: "registry.example.com/probe:1" }] }
 `;
 
-export async function startE2E(): Promise<E2E> {
-  const plane = await startControlPlane();
+export async function startE2E(options: ControlPlaneOptions = {}): Promise<E2E> {
+  const plane = await startControlPlane(options);
   // Istio's CRDs are there before mtls-guard, as in a cluster that runs Istio.
   const crd = plane.kubectl(['apply', '-f', repoPath('test/e2e/peerauthentication-crd.yaml')]);
   const established = plane.kubectl(['wait', '--for=condition=Established', 'crd/peerauthentications.security.istio.io', '--timeout=60s']);

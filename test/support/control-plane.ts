@@ -50,13 +50,22 @@ export interface ExtraApiServer {
   stop: () => Promise<void>;
 }
 
-/** The directory holding kube-apiserver and etcd, built (or reused from the cache) by tools/build-control-plane.sh. */
+export interface ControlPlaneOptions {
+  /**
+   * Also run kube-controller-manager (with per-controller service-account credentials, as kubeadm does): Deployments
+   * get ReplicaSets and Pods, namespaces get their `default` ServiceAccount, deleted namespaces are emptied and go.
+   * There is no scheduler or kubelet: pods stay Pending.
+   */
+  controllerManager?: boolean;
+}
+
+/** The directory holding kube-apiserver, kube-controller-manager and etcd, built (or reused from the cache) by tools/build-control-plane.sh. */
 export function controlPlaneBinaries(): string {
   if (process.env['MTLS_GUARD_K8S_BIN']) return process.env['MTLS_GUARD_K8S_BIN'];
   const build = spawnSync('bash', [repoPath('tools/build-control-plane.sh')], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'] });
   if (build.status !== 0) throw new Error('tools/build-control-plane.sh failed');
   const dir = build.stdout.trim().split('\n').pop() ?? '';
-  if (!existsSync(join(dir, 'kube-apiserver'))) throw new Error(`no kube-apiserver in ${dir}`);
+  for (const binary of ['kube-apiserver', 'kube-controller-manager', 'etcd']) if (!existsSync(join(dir, binary))) throw new Error(`no ${binary} in ${dir}`);
   process.env['MTLS_GUARD_K8S_BIN'] = dir;
   return dir;
 }
@@ -100,7 +109,7 @@ function stopProcess(child: ChildProcess | undefined, signal: NodeJS.Signals = '
   });
 }
 
-export async function startControlPlane(): Promise<ControlPlane> {
+export async function startControlPlane(options: ControlPlaneOptions = {}): Promise<ControlPlane> {
   const bin = controlPlaneBinaries();
   const dir = mkdtempSync(join(tmpdir(), 'mtls-guard-control-plane-'));
   const [etcdClient, etcdPeer, apiPort] = [await freePort(), await freePort(), await freePort()];
@@ -207,7 +216,43 @@ current-context: test
   };
 
   const kubeconfig = join(dir, 'kubeconfig');
+  let controllerManager: ChildProcess | undefined;
+  const startControllerManager = async (): Promise<void> => {
+    const port = await freePort();
+    const child = spawn(
+      join(bin, 'kube-controller-manager'),
+      [
+        `--kubeconfig=${kubeconfig}`,
+        `--authentication-kubeconfig=${kubeconfig}`,
+        `--authorization-kubeconfig=${kubeconfig}`,
+        '--bind-address=127.0.0.1',
+        `--secure-port=${port}`,
+        `--cert-dir=${join(dir, 'kcm-certs')}`,
+        '--leader-elect=false',
+        '--use-service-account-credentials=true',
+        `--service-account-private-key-file=${join(dir, 'sa.key')}`,
+        `--root-ca-file=${caFile}`,
+        '--service-cluster-ip-range=10.0.0.0/24',
+      ],
+      { stdio: ['ignore', 'ignore', 'pipe'] },
+    );
+    controllerManager = child;
+    let log = '';
+    child.stderr?.on('data', (c: Buffer) => {
+      log = (log + c.toString()).slice(-4000);
+    });
+    const deadline = Date.now() + 60_000;
+    while (Date.now() < deadline) {
+      if (child.exitCode !== null) throw new Error(`kube-controller-manager exited ${child.exitCode}: ${log}`);
+      const servingCert = join(dir, 'kcm-certs', 'kube-controller-manager.crt');
+      const healthy = existsSync(servingCert) ? await getJson(`https://127.0.0.1:${port}/healthz`, token, readFileSync(servingCert, 'utf8')).catch(() => undefined) : undefined;
+      if (healthy?.body === 'ok') return;
+      await sleep(200);
+    }
+    throw new Error(`kube-controller-manager not healthy after 60 s: ${log}`);
+  };
   const stop = async (): Promise<void> => {
+    await stopProcess(controllerManager);
     await Promise.all(extras.map((child) => stopProcess(child)));
     await stopProcess(apiServer);
     await stopProcess(etcd);
@@ -221,6 +266,14 @@ current-context: test
     throw error;
   }
   writeKubeconfig(kubeconfig, server, caFile);
+  if (options.controllerManager) {
+    try {
+      await startControllerManager();
+    } catch (error) {
+      await stop();
+      throw error;
+    }
+  }
   const kubectl = kubectlWith(kubeconfig);
   const version = (JSON.parse(kubectl(['version', '-o', 'json']).stdout) as { serverVersion?: { gitVersion?: string } }).serverVersion?.gitVersion ?? '';
   const signalApiServer = (signal: NodeJS.Signals) => (): void => {

@@ -2,13 +2,14 @@
  * Mutations of valid AdmissionReviews into the raw bytes of one HTTP/1.1 request to POST /validate, each with
  * what a correct server may answer. Cases are pure functions of (seed, index), so any failure can be replayed.
  */
+import { BODY_LIMIT, LARGE_BODY_BYTES } from '../../../src/server/json-body.js';
 import { stringify as toYaml } from 'yaml';
 import type { Part } from '../child-webhook.js';
 import type { Json, JsonObject } from './corpus.js';
 import { Random } from './random.js';
 
 /** The body limit of the webhook: bodies over it are answered 413. */
-export const LIMIT = 8 * 1024 * 1024;
+export const LIMIT = BODY_LIMIT;
 const MiB = 1024 * 1024;
 
 export const KINDS = [
@@ -228,8 +229,18 @@ function requiredPaths(review: JsonObject): Path[] {
 const ok = (sameVerdict: boolean): Expectation => ({ statuses: [200], mayClose: false, sameVerdict });
 const any = (): Expectation => ({ statuses: [200, 400], mayClose: false, sameVerdict: false });
 const bad = (mayClose = false): Expectation => ({ statuses: [400], mayClose, sameVerdict: false });
-const sized = (bytes: number, sameVerdict = false): Expectation =>
-  bytes > LIMIT ? { statuses: [413], mayClose: true, sameVerdict: false } : { statuses: sameVerdict ? [200] : [200, 400], mayClose: false, sameVerdict };
+/**
+ * Over the limit: 413. Large bodies may also meet the client's share of the body budget used up by its other
+ * large bodies in flight (the fuzzer is one peer sending many at once): 503, retryable, never a verdict.
+ */
+const sized = (bytes: number, sameVerdict = false): Expectation => {
+  if (bytes > LIMIT) return { statuses: [413], mayClose: true, sameVerdict: false };
+  const busy: number[] = bytes > LARGE_BODY_BYTES ? [503] : [];
+  return { statuses: [...(sameVerdict ? [200] : [200, 400]), ...busy], mayClose: false, sameVerdict };
+};
+
+/** The size of the largest huge-string and huge-array cases under the limit: enough to exercise the large-body path. */
+const LARGE_CASE_BYTES = 12 * MiB;
 
 /** Fill `bytes` of JSON text with a string of `unit` characters, as raw (already JSON-escaped) text. */
 function filler(bytes: number, unit: string): string {
@@ -321,7 +332,7 @@ export function makeCase(seed: number, index: number, corpus: readonly JsonObjec
     case 'huge-string':
     case 'huge-array': {
       const over = rng.chance(0.4);
-      const target = over ? LIMIT + rng.between(1, 4 * MiB) : rng.between(256 * 1024, LIMIT - 64);
+      const target = over ? LIMIT + rng.between(1, 4 * MiB) : rng.between(256 * 1024, LARGE_CASE_BYTES);
       const marker = splicer.marker(Buffer.alloc(0));
       let where: string;
       const strings = nodes(review, (_path, value) => typeof value === 'string');

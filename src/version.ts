@@ -1,0 +1,4 @@
+/** mtls-guard's version, from its package.json (dist/src/version.js sits two levels below it). */
+import { readFileSync } from 'node:fs';
+
+export const VERSION = (JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string }).version;
