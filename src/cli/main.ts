@@ -98,6 +98,9 @@ interface ServeFlags {
   state?: string[];
   logLevel: string;
   shutdownDelay: number;
+  certSecret?: string;
+  webhookConfig?: string;
+  certService?: string;
 }
 
 async function runServe(flags: ServeFlags, defaults: Omit<ServeOptions, 'config' | 'kubeconfig' | 'state'>): Promise<number> {
@@ -115,6 +118,9 @@ async function runServe(flags: ServeFlags, defaults: Omit<ServeOptions, 'config'
   if (flags.config) options.config = flags.config;
   if (flags.kubeconfig) options.kubeconfig = flags.kubeconfig;
   if (flags.state) options.state = flags.state;
+  if (flags.certSecret) options.certSecret = flags.certSecret;
+  if (flags.webhookConfig) options.webhookConfig = flags.webhookConfig;
+  if (flags.certService) options.certService = flags.certService;
   await validateServeInputs(options);
   const { serve } = await import('./serve.js');
   const server = await serve(options);
@@ -236,6 +242,9 @@ function buildProgram(io: Io, exit: { code: number }, serveDefaults: Omit<ServeO
           .argParser(wholeNumber(0, 60, 'seconds'))
           .default(d.shutdownDelayMs / 1000),
       )
+      .option('--cert-secret <name>', 'runtime certificates: keep the serving certificate in this Secret (in the pod namespace), shared by the replicas')
+      .option('--webhook-config <name>', "with --cert-secret: the ValidatingWebhookConfiguration whose caBundle to keep current")
+      .option('--cert-service <name>', 'with --cert-secret: the Service the certificate names')
       .action(async (flags: ServeFlags) => {
         exit.code = await runServe(flags, d);
       });
