@@ -6,7 +6,10 @@ export type ErrorCode =
   | 'MTLS_GUARD_INPUT_SYNTAX'
   | 'MTLS_GUARD_INPUT_OBJECT'
   | 'MTLS_GUARD_INPUT_DUPLICATE'
-  | 'MTLS_GUARD_CONFIG_INVALID';
+  | 'MTLS_GUARD_CONFIG_INVALID'
+  | 'MTLS_GUARD_CLUSTER_UNREACHABLE'
+  | 'MTLS_GUARD_CLUSTER_DENIED'
+  | 'MTLS_GUARD_CLUSTER_ERROR';
 
 /** An error caused by what the user gave us: reported as one line on stderr, exit code 2, never a stack trace. */
 export class UserError extends Error {
@@ -34,6 +37,12 @@ export const duplicate = (what: string, first: string, second: string): UserErro
 
 export const invalidConfig = (file: string, problems: readonly string[]): UserError =>
   new UserError('MTLS_GUARD_CONFIG_INVALID', `${file}: invalid config: ${problems.join('; ')}`);
+
+/** The live cluster `check --kubeconfig` reads could not be read: exit 2, one line naming the cluster. */
+export const clusterError = (
+  code: 'MTLS_GUARD_CLUSTER_UNREACHABLE' | 'MTLS_GUARD_CLUSTER_DENIED' | 'MTLS_GUARD_CLUSTER_ERROR',
+  message: string,
+): UserError => new UserError(code, message);
 
 /** Node's fs error codes in words a user understands. */
 export function describeFsError(error: unknown): string {

@@ -1,28 +1,75 @@
 /**
- * `mtls-guard check`: treat the given objects as the desired cluster state and evaluate each one
- * as if it were applied to that state. The result does not depend on the order of the input.
+ * `mtls-guard check`: treat the given objects (plus, with --kubeconfig, the live cluster's) as the desired
+ * cluster state and evaluate each given object as if it were applied to that state. The result does not depend
+ * on the order of the input.
  */
 import { evaluate } from '../engine/evaluate.js';
 import type { Finding } from '../engine/findings.js';
-import type { Policy } from '../engine/types.js';
+import type { Action, ObjectRef, Policy, RuleId } from '../engine/types.js';
 import { badObject } from '../errors.js';
 import { where, type SourcedObject } from '../manifests/load.js';
-import { buildState } from '../state/build-state.js';
+import { buildState, type Entry } from '../state/build-state.js';
+import { liveContext, type LiveContext } from './live-context.js';
+import { NAMESPACE_UNKNOWN, resolveUnknownNamespaces } from './namespace-unknown.js';
+
+export type CheckRuleId = RuleId | typeof NAMESPACE_UNKNOWN;
 
 export interface CheckSummary {
   objects: number;
   deny: number;
   warn: number;
   audit: number;
+  /** With a live cluster: where the state came from. */
+  sources?: StateSources;
 }
 
-export interface LocatedFinding extends Finding {
+export interface StateSources {
+  /** The checked input's objects. */
+  files: number;
+  /** Objects read from the cluster and used, by source label (`cluster:<context>`). */
+  cluster: Record<string, number>;
+  /** Live objects replaced by a file's object of the same identity. */
+  overridden: string[];
+  /** Live objects that could not be read (skipped). */
+  skipped: number;
+}
+
+export interface LocatedFinding extends Omit<Finding, 'rule'> {
+  rule: CheckRuleId;
+  /** file:line of the checked object. */
+  source: string;
+}
+
+export interface CheckedObject {
+  object: ObjectRef;
   source: string;
 }
 
 export interface CheckResult {
   findings: LocatedFinding[];
   summary: CheckSummary;
+  /** Every object evaluated (one JUnit test case each), in input order. */
+  checked: CheckedObject[];
+  /** Notes about the state (e.g. the cluster has no PeerAuthentication CRD; skipped live objects). */
+  notes: string[];
+}
+
+export interface LiveInput {
+  source: string;
+  objects: readonly SourcedObject[];
+  notes?: readonly string[];
+}
+
+export interface CheckOptions {
+  /** The live cluster's objects: state for the checked objects, never checked themselves. */
+  live?: LiveInput;
+  /** Action of the `namespace-unknown` finding (default warn). */
+  namespaceUnknown?: Action;
+}
+
+/** A finding of one of the engine's rules (which the webhook reports too), not of check's own namespace-unknown. */
+export function isEngineFinding(finding: LocatedFinding): finding is LocatedFinding & { rule: RuleId } {
+  return finding.rule !== NAMESPACE_UNKNOWN;
 }
 
 function compareFindings(a: LocatedFinding, b: LocatedFinding): number {
@@ -36,21 +83,55 @@ function compareFindings(a: LocatedFinding, b: LocatedFinding): number {
   return 0;
 }
 
-/** Build the state from every object, then evaluate each checked object against it. Throws UserError on bad objects. */
-export function check(items: readonly SourcedObject[], policy: Policy, defaultNamespace: string): CheckResult {
-  const { state, entries } = buildState(items, defaultNamespace);
-  const findings: LocatedFinding[] = [];
-  for (const { item, identity, judged } of entries) {
+const objectOf = (entry: Entry): ObjectRef => ({
+  apiVersion: entry.identity.apiVersion,
+  kind: entry.identity.kind,
+  namespace: entry.identity.namespace,
+  name: entry.identity.name,
+});
+
+/** Build the state from every object, then evaluate each checked object against it. Throws UserError on bad input objects. */
+export function check(items: readonly SourcedObject[], policy: Policy, defaultNamespace: string, options: CheckOptions = {}): CheckResult {
+  const context: LiveContext = liveContext(items, options.live, defaultNamespace);
+  const { state, entries } = buildState([...items, ...context.used], defaultNamespace);
+  const checkedEntries = entries.filter((entry) => !context.isLive(entry.item));
+  const findingsOf = (entry: Entry): Finding[] => {
     const result = evaluate(
-      { operation: 'CREATE', object: item.object, namespace: identity.namespace, podJudgement: judged },
+      { operation: 'CREATE', object: entry.item.object, namespace: entry.identity.namespace, podJudgement: entry.judged },
       state,
       policy,
     );
-    if (!result.ok) throw badObject(where(item.source), result.error);
-    for (const finding of result.findings) findings.push({ ...finding, source: where(item.source) });
+    if (!result.ok) throw badObject(where(entry.item.source), result.error);
+    return result.findings;
+  };
+  const raw = new Map<Entry, Finding[]>();
+  for (const entry of checkedEntries) raw.set(entry, findingsOf(entry));
+  const resolved = resolveUnknownNamespaces({
+    state,
+    entries,
+    checked: raw,
+    findingsOf,
+    policy,
+    action: options.namespaceUnknown ?? 'warn',
+    ...(options.live ? { cluster: options.live.source } : {}),
+  });
+
+  const findings: LocatedFinding[] = [];
+  for (const [entry, found] of resolved) {
+    for (const finding of found) findings.push({ ...finding, source: where(entry.item.source) });
   }
   findings.sort(compareFindings);
   const summary: CheckSummary = { objects: items.length, deny: 0, warn: 0, audit: 0 };
   for (const finding of findings) summary[finding.action] += 1;
-  return { findings, summary };
+  const notes = [...context.notes];
+  if (options.live) {
+    summary.sources = {
+      files: items.length,
+      cluster: { [options.live.source]: context.used.length },
+      overridden: context.overridden,
+      skipped: context.skipped,
+    };
+  }
+  const checked = checkedEntries.map((entry) => ({ object: objectOf(entry), source: where(entry.item.source) }));
+  return { findings, summary, checked, notes };
 }

@@ -1,25 +1,30 @@
-/** Output of `mtls-guard check`: text for people, JSON (SPEC 3.1) for machines. */
+/** Output of `mtls-guard check` in every --output format. */
 import type { CheckResult } from './check.js';
+import { formatGithub } from './formats/github.js';
+import { formatJson, formatYaml } from './formats/json.js';
+import { formatJunit } from './formats/junit.js';
+import { formatSarif } from './formats/sarif.js';
+import { formatText } from './formats/text.js';
+import type { FormatContext } from './formats/where.js';
 
-export function formatJson(result: CheckResult): string {
-  const findings = result.findings.map(({ rule, action, object, message, subjects }) => ({ rule, action, object, message, subjects }));
-  return `${JSON.stringify({ findings, summary: result.summary }, null, 2)}\n`;
-}
+export { formatJson, formatText };
 
-function plural(count: number, word: string): string {
-  return `${count} ${word}${count === 1 ? '' : 's'}`;
-}
+export const OUTPUT_FORMATS = ['text', 'json', 'yaml', 'sarif', 'junit', 'github'] as const;
+export type OutputFormat = (typeof OUTPUT_FORMATS)[number];
 
-export function formatText(result: CheckResult): string {
-  const out: string[] = [];
-  for (const finding of result.findings) {
-    const { object } = finding;
-    const name = object.namespace ? `${object.namespace}/${object.name}` : object.name;
-    out.push(`${finding.action.toUpperCase()} ${finding.rule}: ${object.kind} ${name} (${finding.source})`);
-    for (const line of finding.message.split('\n')) out.push(`  ${line}`);
-    out.push('');
+export function formatResult(result: CheckResult, format: OutputFormat, context: FormatContext): string {
+  switch (format) {
+    case 'text':
+      return formatText(result);
+    case 'json':
+      return formatJson(result);
+    case 'yaml':
+      return formatYaml(result);
+    case 'sarif':
+      return formatSarif(result, context);
+    case 'junit':
+      return formatJunit(result, context);
+    case 'github':
+      return formatGithub(result, context);
   }
-  const { objects, deny, warn, audit } = result.summary;
-  out.push(`${plural(objects, 'object')} checked: ${deny} denied, ${plural(warn, 'warning')}, ${audit} audited`);
-  return `${out.join('\n')}\n`;
 }

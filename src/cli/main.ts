@@ -1,36 +1,19 @@
-/** The `mtls-guard` command line. User errors print one line on stderr and exit 2; never a stack trace. */
-import { parseArgs } from 'node:util';
+/**
+ * The `mtls-guard` command line, on commander. Usage and input errors print one line on stderr and exit 2;
+ * never a stack trace. Every input is validated before anything is written or started.
+ */
+import { readFileSync } from 'node:fs';
+import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
 import { check } from '../check/check.js';
-import { formatJson, formatText } from '../check/format.js';
+import { formatResult, OUTPUT_FORMATS, type OutputFormat } from '../check/format.js';
+import { exitCode } from '../check/formats/where.js';
+import { mtlsGuardNamespace } from '../check/own-namespace.js';
 import { policyFor } from '../config/config.js';
 import { loadConfig } from '../config/load.js';
 import { UserError, usage } from '../errors.js';
 import { loadManifests } from '../manifests/load.js';
 import type { ServeOptions } from './serve.js';
-
-// The webhook's dependencies (Fastify, the Kubernetes client, prom-client) load only for `serve` and `certs`,
-// so `check` in CI starts fast.
-const SERVE_HELP = `mtls-guard serve [--port 8443] [--host ADDRESS] [--metrics-port 9090]
-                 [--tls-cert-file certs/tls.crt] [--tls-key-file certs/tls.key] [--config FILE]
-                 [--kubeconfig FILE | --state PATH ...] [--log-level info] [--shutdown-delay 0]`;
-
-const HELP = `mtls-guard: keeps Istio mutual TLS honest
-
-Usage:
-  mtls-guard check -f PATH [-f PATH ...] [-n NAMESPACE] [--config FILE] [--output text|json]
-  ${SERVE_HELP}
-  mtls-guard certs --out DIR --service NAME --namespace NS [--days 365]
-
-Commands:
-  check   evaluate manifests offline, as if applied to a cluster holding exactly them.
-          PATH is a file, a directory (read recursively: .yaml, .yml, .json) or - for stdin.
-  serve   run the HTTPS admission webhook (POST /validate, /healthz, /readyz; metrics on /metrics).
-          Cluster state comes from --kubeconfig, in-cluster config, KUBECONFIG or ~/.kube/config;
-          --state PATH serves a fixed state from manifests; with neither, the bundled examples.
-  certs   write ca.crt, tls.crt and tls.key: a CA and a serving certificate for the webhook's Service.
-
-Exit codes: 0 nothing denied, 1 at least one deny, 2 usage or input error.
-`;
+import { validateServeInputs } from './serve-inputs.js';
 
 /** Where the CLI reads and writes; tests pass their own. */
 export interface Io {
@@ -49,64 +32,97 @@ export const processIo: Io = {
   },
 };
 
-type OptionSpec = NonNullable<Parameters<typeof parseArgs>[0]>['options'];
+export const VERSION = (JSON.parse(readFileSync(new URL('../../../package.json', import.meta.url), 'utf8')) as { version: string }).version;
 
-function parse<O extends OptionSpec>(args: string[], options: O) {
-  try {
-    return parseArgs({ args, allowPositionals: true, strict: true, options: { ...options, help: { type: 'boolean', short: 'h' } } });
-  } catch (error) {
-    throw usage(`${(error as Error).message.split('\n')[0]} (see mtls-guard --help)`);
-  }
+const LOG_LEVELS = ['silent', 'fatal', 'error', 'warn', 'info', 'debug', 'trace'];
+const DNS_LABEL = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
+
+function portNumber(value: string): number {
+  if (!/^\d+$/.test(value) || Number(value) > 65535) throw new InvalidArgumentError('must be a port number from 0 to 65535.');
+  return Number(value);
 }
 
-function port(flag: string, value: string | undefined, fallback: number): number {
-  if (value === undefined) return fallback;
-  const parsed = Number(value);
-  if (!/^\d+$/.test(value) || parsed > 65535) throw usage(`${flag} must be a port number from 0 to 65535 (got ${JSON.stringify(value)})`);
-  return parsed;
+function wholeNumber(min: number, max: number, unit: string) {
+  return (value: string): number => {
+    if (!/^\d+$/.test(value) || Number(value) < min || Number(value) > max) throw new InvalidArgumentError(`must be whole ${unit} from ${min} to ${max}.`);
+    return Number(value);
+  };
 }
 
-async function runServe(args: string[], io: Io): Promise<number> {
-  const { values, positionals } = parse(args, {
-    port: { type: 'string' },
-    host: { type: 'string' },
-    'metrics-port': { type: 'string' },
-    'tls-cert-file': { type: 'string' },
-    'tls-key-file': { type: 'string' },
-    config: { type: 'string' },
-    kubeconfig: { type: 'string' },
-    state: { type: 'string', multiple: true },
-    'log-level': { type: 'string' },
-    'shutdown-delay': { type: 'string' },
+const collect = (value: string, previous: string[] = []): string[] => [...previous, value];
+
+interface CheckFlags {
+  file?: string[];
+  namespace: string;
+  config?: string;
+  output: OutputFormat;
+  failOn: 'deny' | 'warn';
+  kubeconfig?: string;
+  context?: string;
+  namespaceUnknown: 'deny' | 'warn' | 'audit' | 'off';
+  requestTimeout: number;
+}
+
+async function runCheck(flags: CheckFlags, io: Io): Promise<number> {
+  const files = flags.file ?? [];
+  if (files.length === 0) throw usage('check needs at least one -f PATH (a file, a directory, or - for stdin)');
+  const config = await loadConfig(flags.config);
+  const objects = await loadManifests(files, io.stdin);
+  const live =
+    flags.kubeconfig !== undefined || flags.context !== undefined
+      ? await (await import('../state/live-snapshot.js')).readLiveSnapshot({
+          ...(flags.kubeconfig !== undefined ? { kubeconfig: flags.kubeconfig } : {}),
+          ...(flags.context !== undefined ? { context: flags.context } : {}),
+          rootNamespace: config.rootNamespace,
+          requestTimeoutMs: flags.requestTimeout * 1000,
+        })
+      : undefined;
+  const result = check(objects, policyFor(config, mtlsGuardNamespace(objects)), flags.namespace, {
+    ...(live ? { live } : {}),
+    namespaceUnknown: flags.namespaceUnknown,
   });
-  if (values.help) {
-    io.stdout(`${SERVE_HELP}\n`);
-    return 0;
-  }
-  if (positionals.length > 0) throw usage(`unexpected argument ${JSON.stringify(positionals[0])}`);
-  if (values.kubeconfig && values.state) throw usage('--kubeconfig and --state are alternatives: pass one');
-  const { serve, serveDefaults } = await import('./serve.js');
-  const defaults = serveDefaults();
-  const levels = ['silent', 'fatal', 'error', 'warn', 'info', 'debug', 'trace'];
-  const logLevel = (values['log-level'] as string | undefined) ?? defaults.logLevel;
-  if (!levels.includes(logLevel)) throw usage(`--log-level must be one of ${levels.join(', ')}`);
+  io.stdout(formatResult(result, flags.output, { failOn: flags.failOn, version: VERSION, cwd: process.cwd() }));
+  // The text report carries the notes; the machine formats keep their one document on stdout.
+  if (flags.output !== 'text') for (const note of result.notes) io.stderr(`mtls-guard: note: ${note}\n`);
+  return exitCode(result, flags.failOn);
+}
+
+interface ServeFlags {
+  port: number;
+  host: string;
+  metricsPort: number;
+  tlsCertFile: string;
+  tlsKeyFile: string;
+  config?: string;
+  kubeconfig?: string;
+  state?: string[];
+  logLevel: string;
+  shutdownDelay: number;
+  certSecret?: string;
+  webhookConfig?: string;
+  certService?: string;
+}
+
+async function runServe(flags: ServeFlags, defaults: Omit<ServeOptions, 'config' | 'kubeconfig' | 'state'>): Promise<number> {
+  if (flags.kubeconfig && flags.state) throw usage('--kubeconfig and --state are alternatives: pass one');
   const options: ServeOptions = {
     ...defaults,
-    port: port('--port', values.port as string | undefined, defaults.port),
-    metricsPort: port('--metrics-port', values['metrics-port'] as string | undefined, defaults.metricsPort),
-    host: (values.host as string | undefined) ?? defaults.host,
-    tlsCertFile: (values['tls-cert-file'] as string | undefined) ?? defaults.tlsCertFile,
-    tlsKeyFile: (values['tls-key-file'] as string | undefined) ?? defaults.tlsKeyFile,
-    logLevel,
+    port: flags.port,
+    metricsPort: flags.metricsPort,
+    host: flags.host,
+    tlsCertFile: flags.tlsCertFile,
+    tlsKeyFile: flags.tlsKeyFile,
+    logLevel: flags.logLevel,
+    shutdownDelayMs: flags.shutdownDelay * 1000,
   };
-  const delay = values['shutdown-delay'] as string | undefined;
-  if (delay !== undefined) {
-    if (!/^\d+$/.test(delay) || Number(delay) > 60) throw usage(`--shutdown-delay must be whole seconds from 0 to 60 (got ${JSON.stringify(delay)})`);
-    options.shutdownDelayMs = Number(delay) * 1000;
-  }
-  if (values.config) options.config = values.config as string;
-  if (values.kubeconfig) options.kubeconfig = values.kubeconfig as string;
-  if (values.state) options.state = values.state as string[];
+  if (flags.config) options.config = flags.config;
+  if (flags.kubeconfig) options.kubeconfig = flags.kubeconfig;
+  if (flags.state) options.state = flags.state;
+  if (flags.certSecret) options.certSecret = flags.certSecret;
+  if (flags.webhookConfig) options.webhookConfig = flags.webhookConfig;
+  if (flags.certService) options.certService = flags.certService;
+  await validateServeInputs(options);
+  const { serve } = await import('./serve.js');
   const server = await serve(options);
   await new Promise<void>((resolve) => {
     const stop = (): void => {
@@ -121,77 +137,163 @@ async function runServe(args: string[], io: Io): Promise<number> {
   return 0;
 }
 
-async function runCerts(args: string[], io: Io): Promise<number> {
-  const { values, positionals } = parse(args, {
-    out: { type: 'string' },
-    service: { type: 'string' },
-    namespace: { type: 'string' },
-    days: { type: 'string' },
-  });
-  if (values.help) {
-    io.stdout('mtls-guard certs --out DIR --service NAME --namespace NS [--days 365]\n');
-    return 0;
-  }
-  if (positionals.length > 0) throw usage(`unexpected argument ${JSON.stringify(positionals[0])}`);
-  const out = values.out as string | undefined;
-  const service = values.service as string | undefined;
-  const namespace = values.namespace as string | undefined;
-  if (!out || !service || !namespace) throw usage('certs needs --out DIR, --service NAME and --namespace NS');
-  const dnsLabel = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
-  if (!dnsLabel.test(service)) throw usage(`--service ${JSON.stringify(service)} is not a valid Service name`);
-  if (!dnsLabel.test(namespace)) throw usage(`--namespace ${JSON.stringify(namespace)} is not a valid namespace name`);
-  const days = values.days === undefined ? 365 : Number(values.days);
-  if (!Number.isInteger(days) || days < 1 || days > 3650) throw usage('--days must be a whole number from 1 to 3650');
+interface CertsFlags {
+  out: string;
+  service: string;
+  namespace: string;
+  days: number;
+}
+
+async function runCerts(flags: CertsFlags, io: Io): Promise<number> {
+  if (!DNS_LABEL.test(flags.service)) throw usage(`--service ${JSON.stringify(flags.service)} is not a valid Service name`);
+  if (!DNS_LABEL.test(flags.namespace)) throw usage(`--namespace ${JSON.stringify(flags.namespace)} is not a valid namespace name`);
   const { generateCertificates, writeCertificates } = await import('../certs/generate.js');
-  await writeCertificates(out, await generateCertificates({ service, namespace, days }));
-  io.stdout(`wrote ${out}/ca.crt, ${out}/tls.crt and ${out}/tls.key for ${service}.${namespace}.svc (valid ${days} days)\n`);
+  await writeCertificates(flags.out, await generateCertificates({ service: flags.service, namespace: flags.namespace, days: flags.days }));
+  io.stdout(`wrote ${flags.out}/ca.crt, ${flags.out}/tls.crt and ${flags.out}/tls.key for ${flags.service}.${flags.namespace}.svc (valid ${flags.days} days)\n`);
   return 0;
 }
 
-async function runCheck(args: string[], io: Io): Promise<number> {
-  const { values, positionals } = parse(args, {
-    file: { type: 'string', short: 'f', multiple: true },
-    namespace: { type: 'string', short: 'n' },
-    config: { type: 'string' },
-    output: { type: 'string', short: 'o' },
-  });
-  if (values.help) {
-    io.stdout(HELP);
-    return 0;
+const CHECK_DESCRIPTION =
+  'evaluate manifests as if applied to a cluster, for CI. The input (and, with --kubeconfig or --context, the live ' +
+  "cluster's state, read once and read-only) is the desired state; every object in the input is evaluated against " +
+  'it, independent of file order. The input replaces live objects of the same kind, namespace and name. An object ' +
+  'in a namespace that neither defines gets a namespace-unknown finding instead of a verdict guessed from labels.';
+
+const CHECK_FOOTER = `
+Rules: strict-requires-mesh (deny), pod-requires-mesh (deny), mtls-drift (warn), namespace-unknown (warn;
+check only). Actions of the first three come from --config.
+
+Exit codes: 0 no finding at or above --fail-on, 1 findings at it, 2 usage, input or cluster error.
+
+Examples:
+  mtls-guard check -f k8s/
+  helm template web charts/web -n shop | mtls-guard check -f - --kubeconfig ~/.kube/ci --output sarif
+  mtls-guard check -f k8s/ --fail-on warn --output github`;
+
+function buildProgram(io: Io, exit: { code: number }, serveDefaults: Omit<ServeOptions, 'config' | 'kubeconfig' | 'state'> | undefined): Command {
+  const program = new Command('mtls-guard')
+    .description('keeps Istio mutual TLS honest: an admission webhook and a CI check')
+    .version(VERSION, '-V, --version', 'print the version and exit')
+    .helpOption('-h, --help', 'show help for a command')
+    .helpCommand('help [command]', 'show help for a command')
+    .showSuggestionAfterError(true)
+    .exitOverride()
+    .configureOutput({
+      writeOut: (text) => io.stdout(text),
+      writeErr: (text) => io.stderr(text),
+      outputError: () => undefined,
+    })
+    .addHelpText('after', `\nExit codes: 0 success, 1 findings at --fail-on (check), 2 usage or input error.\nRun mtls-guard COMMAND --help for a command's flags.`);
+
+  const inherit = (command: Command): Command =>
+    command.exitOverride().showSuggestionAfterError(true).configureOutput({
+      writeOut: (text) => io.stdout(text),
+      writeErr: (text) => io.stderr(text),
+      outputError: () => undefined,
+    });
+
+  inherit(
+    program
+      .command('check')
+      .summary('evaluate manifests offline or against a live cluster (CI)')
+      .description(CHECK_DESCRIPTION)
+      .option('-f, --file <path>', 'manifests: a file, a directory (recursive: .yaml, .yml, .json) or - for stdin; repeatable', collect)
+      .option('-n, --namespace <ns>', 'namespace of objects that have none', 'default')
+      .option('--config <file>', 'mtls-guard config (YAML or JSON): rule actions, enforcement, exempt and root namespaces')
+      .addOption(new Option('-o, --output <format>', 'report format').choices([...OUTPUT_FORMATS]).default('text'))
+      .addOption(new Option('--fail-on <action>', 'exit 1 when a finding has this action or a stronger one').choices(['deny', 'warn']).default('deny'))
+      .option('--kubeconfig <file>', 'add the live state of the cluster in this kubeconfig (read-only, listed once)')
+      .option('--context <name>', 'kubeconfig context to read (alone: from KUBECONFIG or ~/.kube/config)')
+      .addOption(
+        new Option('--namespace-unknown <action>', 'action of the namespace-unknown finding').choices(['deny', 'warn', 'audit', 'off']).default('warn'),
+      )
+      .addOption(new Option('--request-timeout <seconds>', 'give up on a cluster request after this long').argParser(wholeNumber(1, 600, 'seconds')).default(30))
+      .addHelpText('after', CHECK_FOOTER)
+      .action(async (flags: CheckFlags) => {
+        exit.code = await runCheck(flags, io);
+      }),
+  );
+
+  const d = serveDefaults;
+  const serve = inherit(
+    program
+      .command('serve')
+      .summary('run the HTTPS admission webhook')
+      .description(
+        'run the HTTPS admission webhook: POST /validate, /healthz, /readyz; metrics on /metrics. Cluster state ' +
+          'comes from --kubeconfig, in-cluster config, KUBECONFIG or ~/.kube/config; --state PATH serves a fixed state ' +
+          'from manifests; with neither, the bundled examples (said loudly in the log). A missing certificate pair is ' +
+          'generated on first start outside a cluster.',
+      ),
+  );
+  if (d) {
+    serve
+      .addOption(new Option('--port <port>', 'webhook HTTPS port').argParser(portNumber).default(d.port))
+      .addOption(new Option('--host <address>', 'address to listen on').default(d.host))
+      .addOption(new Option('--metrics-port <port>', 'Prometheus metrics HTTP port').argParser(portNumber).default(d.metricsPort))
+      .addOption(new Option('--tls-cert-file <file>', 'serving certificate (PEM); re-read when it changes').default(d.tlsCertFile))
+      .addOption(new Option('--tls-key-file <file>', 'serving key (PEM)').default(d.tlsKeyFile))
+      .option('--config <file>', 'mtls-guard config (YAML or JSON)')
+      .option('--kubeconfig <file>', 'list-watch the cluster in this kubeconfig')
+      .option('--state <path>', 'serve a fixed state from manifests instead of a cluster; repeatable', collect)
+      .addOption(new Option('--log-level <level>', 'log level').choices(LOG_LEVELS).default(d.logLevel))
+      .addOption(
+        new Option('--shutdown-delay <seconds>', 'after SIGTERM, keep answering (with /readyz failing) this long before closing')
+          .argParser(wholeNumber(0, 60, 'seconds'))
+          .default(d.shutdownDelayMs / 1000),
+      )
+      .option('--cert-secret <name>', 'runtime certificates: keep the serving certificate in this Secret (in the pod namespace), shared by the replicas')
+      .option('--webhook-config <name>', "with --cert-secret: the ValidatingWebhookConfiguration whose caBundle to keep current")
+      .option('--cert-service <name>', 'with --cert-secret: the Service the certificate names')
+      .action(async (flags: ServeFlags) => {
+        exit.code = await runServe(flags, d);
+      });
   }
-  if (positionals.length > 0) throw usage(`unexpected argument ${JSON.stringify(positionals[0])}: pass manifests with -f PATH`);
-  const files = (values.file as string[] | undefined) ?? [];
-  if (files.length === 0) throw usage('check needs at least one -f PATH (a file, a directory, or - for stdin)');
-  const output = (values.output as string | undefined) ?? 'text';
-  if (output !== 'text' && output !== 'json') throw usage(`--output must be text or json (got ${JSON.stringify(output)})`);
-  const namespace = (values.namespace as string | undefined) ?? 'default';
-  const config = await loadConfig(values.config as string | undefined);
-  const objects = await loadManifests(files, io.stdin);
-  const result = check(objects, policyFor(config), namespace);
-  io.stdout(output === 'json' ? formatJson(result) : formatText(result));
-  return result.summary.deny > 0 ? 1 : 0;
+
+  inherit(
+    program
+      .command('certs')
+      .summary("write a CA and a serving certificate for the webhook's Service")
+      .description(
+        "write ca.crt, tls.crt and tls.key: a CA and a serving certificate (SHA-256) for the webhook's Service, with " +
+          'SANs NAME, NAME.NS, NAME.NS.svc, NAME.NS.svc.cluster.local, localhost and 127.0.0.1',
+      )
+      .requiredOption('--out <dir>', 'directory to write ca.crt, tls.crt and tls.key to')
+      .requiredOption('--service <name>', "the webhook's Service name")
+      .requiredOption('--namespace <ns>', "the webhook's namespace")
+      .addOption(new Option('--days <days>', 'validity of the serving certificate').argParser(wholeNumber(1, 3650, 'days')).default(365))
+      .action(async (flags: CertsFlags) => {
+        exit.code = await runCerts(flags, io);
+      }),
+  );
+  return program;
+}
+
+/** Commander's message as one line: "error: unknown option '--bogus'\n(Did you mean --kubeconfig?)" becomes one. */
+function oneLine(message: string): string {
+  return message.replace(/^error: /, '').replace(/\s*\n\s*/g, ' ').trim();
 }
 
 export async function main(argv: string[], io: Io = processIo): Promise<number> {
-  const [command, ...rest] = argv;
+  const exit = { code: 0 };
   try {
-    switch (command) {
-      case 'check':
-        return await runCheck(rest, io);
-      case 'serve':
-        return await runServe(rest, io);
-      case 'certs':
-        return await runCerts(rest, io);
-      case undefined:
-      case 'help':
-      case '--help':
-      case '-h':
-        io.stdout(HELP);
-        return command === undefined ? 2 : 0;
-      default:
-        throw usage(`unknown command ${JSON.stringify(command)} (see mtls-guard --help)`);
+    // serve's defaults (and its dependencies: Fastify, the Kubernetes client) load only for serve and the global help.
+    const wantsServe = argv.length === 0 || argv[0] === 'serve' || (argv[0] !== 'check' && argv[0] !== 'certs' && argv.some((a) => /^(-h|--help|help)$/.test(a)));
+    const defaults = wantsServe ? (await import('./serve.js')).serveDefaults() : undefined;
+    const program = buildProgram(io, exit, defaults);
+    if (argv.length === 0) {
+      program.outputHelp({ error: true });
+      return 2;
     }
+    await program.parseAsync(argv, { from: 'user' });
+    return exit.code;
   } catch (error) {
+    if (error instanceof CommanderError) {
+      if (error.exitCode === 0 || error.code === 'commander.helpDisplayed' || error.code === 'commander.version') return 0;
+      const command = argv[0] && !argv[0].startsWith('-') && ['check', 'serve', 'certs'].includes(argv[0]) ? `${argv[0]} ` : '';
+      io.stderr(`mtls-guard: ${oneLine(error.message)} (see mtls-guard ${command}--help)\n`);
+      return 2;
+    }
     if (error instanceof UserError) {
       io.stderr(`mtls-guard: ${error.message}\n`);
       return error.exitCode;

@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import t from 'tap';
 import { stringify } from 'yaml';
-import { check } from '../../src/check/check.js';
+import { check, isEngineFinding } from '../../src/check/check.js';
 import { parseConfig } from '../../src/config/config.js';
 import { classify, hasStatus } from '../../src/engine/decode.js';
 import { policyFor } from '../../src/config/config.js';
@@ -46,6 +46,7 @@ for (const name of readdirSync(root).sort()) {
       const metadata = object['metadata'] as { name: string; namespace?: string };
       const mine = result.findings
         .filter((f) => f.object.kind === object['kind'] && f.object.name === metadata.name && f.object.namespace === (metadata.namespace ?? 'default'))
+        .filter(isEngineFinding)
         .map(({ source: _source, ...finding }) => finding);
       const review = admissionReview(object);
       const uid = (review['request'] as { uid: string }).uid;
