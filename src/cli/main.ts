@@ -2,6 +2,7 @@
  * The `mtls-guard` command line, on commander. Usage and input errors print one line on stderr and exit 2;
  * never a stack trace. Every input is validated before anything is written or started.
  */
+import { VERSION } from '../version.js';
 import { readFileSync } from 'node:fs';
 import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
 import { check } from '../check/check.js';
@@ -32,7 +33,7 @@ export const processIo: Io = {
   },
 };
 
-export const VERSION = (JSON.parse(readFileSync(new URL('../../../package.json', import.meta.url), 'utf8')) as { version: string }).version;
+export { VERSION };
 
 const LOG_LEVELS = ['silent', 'fatal', 'error', 'warn', 'info', 'debug', 'trace'];
 const DNS_LABEL = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
