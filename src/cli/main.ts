@@ -3,7 +3,6 @@
  * never a stack trace. Every input is validated before anything is written or started.
  */
 import { VERSION } from '../version.js';
-import { readFileSync } from 'node:fs';
 import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
 import { check } from '../check/check.js';
 import { formatResult, OUTPUT_FORMATS, type OutputFormat } from '../check/format.js';
