@@ -13,6 +13,10 @@ export interface Config {
   enforcement: Enforcement;
   rules: Record<RuleId, Action>;
   exemptNamespaces: string[];
+  /** istiod's cluster ID: the value of the topology.istio.io/cluster label it gives every proxy. */
+  clusterID: string;
+  /** The mesh network of this cluster (istiod's topology.istio.io/network default), if any. */
+  network?: string;
 }
 
 const DEFAULTS: Config = {
@@ -20,6 +24,7 @@ const DEFAULTS: Config = {
   enforcement: 'enforce',
   rules: { 'strict-requires-mesh': 'deny', 'mtls-drift': 'warn', 'pod-requires-mesh': 'deny' },
   exemptNamespaces: ['kube-system', 'kube-public', 'kube-node-lease'],
+  clusterID: 'Kubernetes',
 };
 export const DEFAULT_CONFIG: Readonly<Config> = Object.freeze(DEFAULTS);
 
@@ -42,6 +47,8 @@ export const CONFIG_SCHEMA = {
       items: { type: 'string', pattern: NAMESPACE_NAME, maxLength: 63 },
       uniqueItems: true,
     },
+    clusterID: { type: 'string', minLength: 1, maxLength: 253 },
+    network: { type: 'string', minLength: 1, maxLength: 63 },
   },
 } as const;
 
@@ -66,6 +73,8 @@ export function parseConfig(document: unknown): ConfigResult {
       enforcement: given.enforcement ?? DEFAULT_CONFIG.enforcement,
       rules: { ...DEFAULT_CONFIG.rules, ...given.rules },
       exemptNamespaces: given.exemptNamespaces ?? [...DEFAULT_CONFIG.exemptNamespaces],
+      clusterID: given.clusterID ?? DEFAULT_CONFIG.clusterID,
+      ...(given.network ? { network: given.network } : {}),
     },
   };
 }
@@ -88,5 +97,7 @@ export function exemptNamespaces(config: Config, ownNamespace?: string): Readonl
 /** The engine's policy from a config: actions with the enforcement override applied, and the exempt namespaces. */
 export function policyFor(config: Config, ownNamespace?: string): Policy {
   const actions = Object.fromEntries(RULE_IDS.map((rule) => [rule, actionFor(config, rule)])) as Record<RuleId, Action>;
-  return { rootNamespace: config.rootNamespace, actions, exempt: exemptNamespaces(config, ownNamespace) };
+  const policy: Policy = { rootNamespace: config.rootNamespace, actions, exempt: exemptNamespaces(config, ownNamespace), clusterID: config.clusterID };
+  if (config.network) policy.network = config.network;
+  return policy;
 }

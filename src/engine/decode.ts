@@ -3,6 +3,7 @@
  * Every function is total: malformed input yields a DecodeError naming the field, never a throw.
  */
 import { isPlainObject, type PlainObject } from './objects.js';
+import { NODE_TOPOLOGY_LABELS } from './topology.js';
 import {
   AMBIENT_REDIRECTION,
   PROXY_CONTAINER,
@@ -15,6 +16,7 @@ import {
   type Labels,
   type MtlsMode,
   type NamespaceFacts,
+  type NodeFacts,
   type PeerAuthenticationFacts,
   type PortMtls,
   type ProxyPlacement,
@@ -138,8 +140,32 @@ export function decodeNamespace(object: unknown): Decoded<NamespaceFacts> {
     const metadata = field(object as Obj, 'metadata', '') ?? {};
     const name = optionalString(metadata, 'name', 'metadata');
     if (!name) throw new FieldError('metadata.name must be set');
-    return { name, labels: stringMap(metadata, 'labels', 'metadata') };
+    const facts: NamespaceFacts = { name, labels: stringMap(metadata, 'labels', 'metadata') };
+    if (isBeingDeleted(object)) facts.terminating = true;
+    return facts;
   });
+}
+
+/** A Node as istiod sees it for topology: its name and labels (only the topology ones are kept). */
+export function decodeNode(object: unknown): Decoded<NodeFacts> {
+  return attempt(() => {
+    const metadata = field(object as Obj, 'metadata', '') ?? {};
+    const name = optionalString(metadata, 'name', 'metadata');
+    if (!name) throw new FieldError('metadata.name must be set');
+    const labels = stringMap(metadata, 'labels', 'metadata');
+    const topology: Record<string, string> = {};
+    for (const key of NODE_TOPOLOGY_LABELS) if (labels[key] !== undefined) topology[key] = labels[key];
+    return { name, labels: topology };
+  });
+}
+
+/** The kind of the object's controlling owner (ownerReferences with controller: true), if any. */
+export function controllerKind(object: unknown): string | undefined {
+  const metadata = isObject(object) ? object['metadata'] : undefined;
+  const owners = isObject(metadata) ? metadata['ownerReferences'] : undefined;
+  if (!Array.isArray(owners)) return undefined;
+  const owner = owners.find((o): o is Obj => isObject(o) && o['controller'] === true);
+  return owner && typeof owner['kind'] === 'string' ? owner['kind'] : undefined;
 }
 
 /** Path of the pod template inside each controller kind. */
@@ -158,6 +184,21 @@ export function podTemplateOf(object: unknown, kind: string): unknown {
 export function isBeingDeleted(object: unknown): boolean {
   const metadata = isObject(object) ? object['metadata'] : undefined;
   return isObject(metadata) && metadata['deletionTimestamp'] !== undefined && metadata['deletionTimestamp'] !== null;
+}
+
+/** JSON with object keys sorted, so that two encodings of one value compare equal. */
+function canonical(value: unknown): string {
+  if (Array.isArray(value)) return `[${value.map(canonical).join(',')}]`;
+  if (isObject(value)) {
+    return `{${Object.keys(value).sort().map((key) => `${JSON.stringify(key)}:${canonical(value[key])}`).join(',')}}`;
+  }
+  return JSON.stringify(value) ?? 'null';
+}
+
+/** True when both objects have the same spec: an UPDATE between them changed metadata (or status) alone. */
+export function sameSpec(a: unknown, b: unknown): boolean {
+  if (!isObject(a) || !isObject(b)) return false;
+  return canonical(a['spec'] ?? null) === canonical(b['spec'] ?? null);
 }
 
 function proxyPlacement(spec: Obj | undefined, path: string): ProxyPlacement | undefined {
@@ -216,6 +257,8 @@ export function decodeWorkload(object: unknown, identity: Required<Identity>, ju
       if (owner && typeof owner['kind'] === 'string' && typeof owner['name'] === 'string') {
         facts.owner = { kind: owner['kind'], name: owner['name'] };
       }
+      const nodeName = optionalString(spec, 'nodeName', 'spec');
+      if (nodeName) facts.nodeName = nodeName;
     }
     return facts;
   });
@@ -235,6 +278,16 @@ function mtlsMode(value: Obj | undefined, path: string): MtlsMode {
   return mode as MtlsMode;
 }
 
+/** The fields of a PeerAuthentication spec (istio/api security/v1 and v1beta1). */
+const PEER_AUTHENTICATION_FIELDS: ReadonlySet<string> = new Set(['selector', 'mtls', 'portLevelMtls']);
+
+/** A portLevelMtls key as istiod and the CRD's rule read it: a plain decimal port from 1 to 65535. */
+const PORT_KEY = /^[1-9][0-9]{0,4}$/;
+
+/**
+ * SPEC 1.3: refuses what istiod's validation (pkg/config/validation ValidatePeerAuthentication) and the CRD's
+ * rules refuse, so a verdict is never given for a policy istiod would not take.
+ */
 export function decodePeerAuthentication(object: unknown, identity: Required<Identity>): Decoded<PeerAuthenticationFacts> {
   return attempt(() => {
     const root = object as Obj;
@@ -244,13 +297,26 @@ export function decodePeerAuthentication(object: unknown, identity: Required<Ide
       throw new FieldError(`metadata.creationTimestamp is not a timestamp (got ${quote(createdAt)})`);
     }
     const spec = field(root, 'spec', '');
-    const selector = stringMap(spec ? field(spec, 'selector', 'spec') : undefined, 'matchLabels', 'spec.selector');
+    const selectorObject = spec ? field(spec, 'selector', 'spec') : undefined;
+    const selector = stringMap(selectorObject, 'matchLabels', 'spec.selector');
+    for (const [key, value] of Object.entries(selector)) {
+      if (key === '') throw new FieldError('spec.selector.matchLabels: a key must not be empty');
+      if (key.includes('*') || value.includes('*')) {
+        throw new FieldError(`spec.selector.matchLabels[${quote(key)}]: wildcards are not allowed in a selector`);
+      }
+    }
     const portLevel: PortMtls[] = [];
     const ports = spec ? field(spec, 'portLevelMtls', 'spec') : undefined;
+    if (ports !== undefined) {
+      if (Object.keys(ports).length === 0) throw new FieldError('spec.portLevelMtls, if set, must have at least one port');
+      if (Object.keys(selector).length === 0) {
+        throw new FieldError('spec.portLevelMtls requires spec.selector.matchLabels: a mesh-wide or namespace-wide policy cannot set port modes');
+      }
+    }
     for (const [key, value] of Object.entries(ports ?? {})) {
       const port = Number(key);
-      if (!/^\d+$/.test(key) || port < 1 || port > 65535) {
-        throw new FieldError(`spec.portLevelMtls key ${quote(key)} must be a port number from 1 to 65535`);
+      if (!PORT_KEY.test(key) || port > 65535) {
+        throw new FieldError(`spec.portLevelMtls key ${quote(key)} must be a port number from 1 to 65535, written without leading zeros`);
       }
       if (!isObject(value)) throw new FieldError(`spec.portLevelMtls.${key} must be an object`);
       portLevel.push({ port, mode: mtlsMode(value, `spec.portLevelMtls.${key}`) });
@@ -265,6 +331,9 @@ export function decodePeerAuthentication(object: unknown, identity: Required<Ide
     };
     if (createdAt !== undefined) facts.createdAt = createdAt;
     if (Object.keys(selector).length > 0) facts.selector = selector;
+    if (selectorObject !== undefined) facts.selectorField = true;
+    const dropped = Object.keys(spec ?? {}).filter((key) => !PEER_AUTHENTICATION_FIELDS.has(key) && spec?.[key] !== null);
+    if (dropped.length > 0) facts.droppedFields = dropped.sort().map((key) => `spec.${key}`);
     return facts;
   });
 }

@@ -15,6 +15,10 @@ export interface Policy {
   /** Each rule's action, with the enforcement override already applied. */
   actions: Readonly<Record<RuleId, Action>>;
   exempt: ReadonlySet<string>;
+  /** The cluster's ID, istiod's `topology.istio.io/cluster` label (config `clusterID`, default `Kubernetes`). */
+  clusterID?: string;
+  /** The mesh network of this cluster, istiod's default `topology.istio.io/network` label (config `network`). */
+  network?: string;
 }
 
 export type Labels = Readonly<Record<string, string>>;
@@ -39,6 +43,14 @@ export interface SubjectRef {
 }
 
 export interface NamespaceFacts {
+  name: string;
+  labels: Labels;
+  /** metadata.deletionTimestamp is set: the namespace is being deleted. */
+  terminating?: boolean;
+}
+
+/** A Node reduced to what istiod reads from it: its name and topology labels. */
+export interface NodeFacts {
   name: string;
   labels: Labels;
 }
@@ -67,6 +79,8 @@ export interface WorkloadFacts {
   judgedBy: Judgement;
   /** Controller that owns a Pod (from ownerReferences), used to suggest the restart command. */
   owner?: { kind: string; name: string };
+  /** spec.nodeName of a Pod (absent for templates and unscheduled pods). */
+  nodeName?: string;
 }
 
 export interface PortMtls {
@@ -84,6 +98,10 @@ export interface PeerAuthenticationFacts {
   selector?: Labels;
   mode: MtlsMode;
   portLevel: readonly PortMtls[];
+  /** spec.selector is present (even empty): ztunnel takes a root-namespace policy as mesh-wide only without it. */
+  selectorField?: boolean;
+  /** Fields PeerAuthentication does not have (e.g. spec.targetRef): the API server drops them. */
+  droppedFields?: readonly string[];
 }
 
 /** Read access to the cluster state the rules need. Implementations keep their own indexes. */
@@ -96,4 +114,6 @@ export interface ClusterState {
   peerAuthentications(): Iterable<PeerAuthenticationFacts>;
   /** indexPolicies(peerAuthentications(), rootNamespace), kept by the state between policy changes. */
   policyIndex(rootNamespace: string): PolicyIndex;
+  /** The Node of that name, when the state holds it (slim: name and topology labels). */
+  node?(name: string): NodeFacts | undefined;
 }

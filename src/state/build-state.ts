@@ -5,6 +5,7 @@
 import {
   classify,
   decodeNamespace,
+  decodeNode,
   decodePeerAuthentication,
   decodeWorkload,
   hasStatus,
@@ -39,6 +40,12 @@ export function buildState(items: readonly SourcedObject[], defaultNamespace: st
     const { apiVersion, kind: objectKind } = item.object;
     if (typeof apiVersion !== 'string' || typeof objectKind !== 'string' || apiVersion === '' || objectKind === '') {
       throw badObject(where(item.source), 'not a Kubernetes object: apiVersion and kind must be non-empty strings');
+    }
+    if (apiVersion === 'v1' && objectKind === 'Node') {
+      const node = decodeNode(item.object);
+      if (!node.ok) throw badObject(where(item.source), `Node: ${node.error}`);
+      state.upsertNode(node.value);
+      continue;
     }
     const kind = classify(apiVersion, objectKind);
     if (!kind) continue;

@@ -1,7 +1,19 @@
-/** Cluster state from list-watch against the API server: Pods, Namespaces and PeerAuthentications, cluster-wide. */
+/**
+ * Cluster state from list-watch against the API server, cluster-wide: Pods, Namespaces, PeerAuthentications,
+ * Nodes (name and topology labels) and the pod controllers' templates — all kept as slim facts.
+ */
 import type { KubeConfig } from '@kubernetes/client-node';
 import type { Logger } from 'pino';
-import { decodeNamespace, decodePeerAuthentication, decodeWorkload, identify, type Decoded, type Identity } from '../engine/decode.js';
+import {
+  controllerKind,
+  decodeNamespace,
+  decodeNode,
+  decodePeerAuthentication,
+  decodeWorkload,
+  identify,
+  type Decoded,
+  type Identity,
+} from '../engine/decode.js';
 import { withTypeMeta } from '../engine/objects.js';
 import { MemoryState } from './memory-state.js';
 import { NamespaceArrivals } from './namespace-arrivals.js';
@@ -25,6 +37,20 @@ function namespacedIdentity(object: unknown): Required<Identity> | undefined {
   if (!id.ok || !id.value.namespace) return undefined;
   return id.value as Required<Identity>;
 }
+
+/**
+ * The pod controllers whose templates count as workloads (SPEC 2.1), with the owner that makes one redundant:
+ * a Deployment's ReplicaSets and a CronJob's Jobs carry their owner's template, which is already counted.
+ */
+const CONTROLLERS: readonly { resource: string; apiVersion: string; kind: string; path: string; ownedBy?: string }[] = [
+  { resource: 'deployments', apiVersion: 'apps/v1', kind: 'Deployment', path: '/apis/apps/v1/deployments' },
+  { resource: 'statefulsets', apiVersion: 'apps/v1', kind: 'StatefulSet', path: '/apis/apps/v1/statefulsets' },
+  { resource: 'daemonsets', apiVersion: 'apps/v1', kind: 'DaemonSet', path: '/apis/apps/v1/daemonsets' },
+  { resource: 'replicasets', apiVersion: 'apps/v1', kind: 'ReplicaSet', path: '/apis/apps/v1/replicasets', ownedBy: 'Deployment' },
+  { resource: 'replicationcontrollers', apiVersion: 'v1', kind: 'ReplicationController', path: '/api/v1/replicationcontrollers' },
+  { resource: 'jobs', apiVersion: 'batch/v1', kind: 'Job', path: '/apis/batch/v1/jobs', ownedBy: 'CronJob' },
+  { resource: 'cronjobs', apiVersion: 'batch/v1', kind: 'CronJob', path: '/apis/batch/v1/cronjobs' },
+];
 
 function keyOf(object: unknown): string | undefined {
   const metadata = (object as { metadata?: { name?: unknown; namespace?: unknown } } | null)?.metadata;
@@ -101,7 +127,44 @@ export class KubeStateSource implements StateSource {
       (policy) => state.upsertPeerAuthentication(policy),
       (namespace, name) => state.deletePeerAuthentication(namespace, name),
     );
+    const nodes: ReflectorStore = {
+      keyOf,
+      upsert(object) {
+        const node = decodeNode(object);
+        if (!node.ok) return skip('nodes', object, node.error);
+        state.upsertNode(node.value);
+        return node.value.name;
+      },
+      remove(key) {
+        state.deleteNode(key);
+      },
+    };
+    const controllerStore = (controller: (typeof CONTROLLERS)[number]): ReflectorStore => ({
+      keyOf,
+      upsert(item) {
+        const object = withTypeMeta(item, controller.apiVersion, controller.kind);
+        const identity = namespacedIdentity(object);
+        if (!identity) return skip(controller.resource, object, 'no name or namespace');
+        const key = `${identity.namespace}/${identity.name}`;
+        if (controller.ownedBy !== undefined && controllerKind(object) === controller.ownedBy) {
+          // Tracked by key (so a later release by its owner is seen), never stored.
+          state.deleteWorkload(identity.namespace, controller.kind, identity.name);
+          return key;
+        }
+        const decoded = decodeWorkload(object, identity, 'intent');
+        if (!decoded.ok) return skip(controller.resource, object, decoded.error);
+        state.upsertWorkload(decoded.value);
+        return key;
+      },
+      remove(key) {
+        const [namespace = '', name = ''] = key.split('/');
+        state.deleteWorkload(namespace, controller.kind, name);
+      },
+    });
     const common = { kubeConfig, logger, ...tuning };
+    const controllers = Object.fromEntries(
+      CONTROLLERS.map((c) => [c.resource, new Reflector({ ...common, resource: c.resource, paths: [c.path], store: controllerStore(c) })]),
+    );
     this.#reflectors = {
       namespaces: new Reflector({ ...common, resource: 'namespaces', paths: ['/api/v1/namespaces'], store: namespaces }),
       pods: new Reflector({ ...common, resource: 'pods', paths: ['/api/v1/pods'], store: pods }),
@@ -112,6 +175,8 @@ export class KubeStateSource implements StateSource {
         store: peerAuthentications,
         absentIsEmpty: true,
       }),
+      nodes: new Reflector({ ...common, resource: 'nodes', paths: ['/api/v1/nodes'], store: nodes }),
+      ...controllers,
     };
   }
 

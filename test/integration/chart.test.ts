@@ -95,10 +95,12 @@ t.test('the Deployment: HA, restricted, probed over HTTPS', async (t) => {
   t.equal(container.env[0].name, 'POD_NAMESPACE');
 });
 
-t.test('RBAC: get, list and watch on pods, namespaces and peerauthentications, nothing else', async (t) => {
+t.test('RBAC: get, list and watch on pods, namespaces, nodes, the pod controllers and peerauthentications, nothing else', async (t) => {
   const role = find(render(), 'ClusterRole');
   t.same(role?.['rules'], [
-    { apiGroups: [''], resources: ['pods', 'namespaces'], verbs: ['get', 'list', 'watch'] },
+    { apiGroups: [''], resources: ['pods', 'namespaces', 'nodes', 'replicationcontrollers'], verbs: ['get', 'list', 'watch'] },
+    { apiGroups: ['apps'], resources: ['deployments', 'statefulsets', 'daemonsets', 'replicasets'], verbs: ['get', 'list', 'watch'] },
+    { apiGroups: ['batch'], resources: ['jobs', 'cronjobs'], verbs: ['get', 'list', 'watch'] },
     { apiGroups: ['security.istio.io'], resources: ['peerauthentications'], verbs: ['get', 'list', 'watch'] },
   ]);
 });
