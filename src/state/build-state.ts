@@ -4,6 +4,7 @@
  */
 import {
   classify,
+  controllerKind,
   decodeNamespace,
   decodeNode,
   decodePeerAuthentication,
@@ -16,6 +17,13 @@ import type { Judgement } from '../engine/types.js';
 import { badObject, duplicate } from '../errors.js';
 import { where, type SourcedObject } from '../manifests/load.js';
 import { MemoryState } from './memory-state.js';
+
+const REDUNDANT_OWNER: Readonly<Record<string, string>> = { ReplicaSet: 'Deployment', Job: 'CronJob' };
+
+function isRedundant(kind: string, object: unknown): boolean {
+  const owner = REDUNDANT_OWNER[kind];
+  return owner !== undefined && controllerKind(object) === owner;
+}
 
 export interface Entry {
   item: SourcedObject;
@@ -78,7 +86,8 @@ export function buildState(items: readonly SourcedObject[], defaultNamespace: st
     } else {
       const decoded = decodeWorkload(item.object, identity, judged);
       if (!decoded.ok) fail(decoded.error);
-      else state.upsertWorkload(decoded.value);
+      // A Deployment's ReplicaSet and a CronJob's Job carry their owner's template: counted once, as the live state does.
+      else if (!isRedundant(identity.kind, item.object)) state.upsertWorkload(decoded.value);
     }
     entries.push({ item, identity, judged });
   }
