@@ -298,6 +298,9 @@ export function generate(seed: number, index: number, menu: RootMenu): GenState 
     }
     state.op = { operation: 'CREATE', object };
   }
+  // STRICT changes are what strict-requires-mesh judges: make them common.
+  const changed = state.op.object;
+  if (changed && !changed.odd && changed.namespace !== ROOT && random.chance(0.4)) changed.spec = { ...changed.spec, mtls: { mode: 'STRICT' } };
   return state;
 }
 

@@ -2,7 +2,7 @@
  * The differential run: generate states, ask the oracle about each before and after its change (many states per
  * call), compare, and shrink any state that disagrees to a minimal one.
  */
-import { disagreements } from './compare.js';
+import { disagreements, expectedDenial } from './compare.js';
 import { generate, policiesAfter, rootMenu, type GenState } from './generate.js';
 import { askOracle, type OracleJob } from './oracle.js';
 
@@ -24,18 +24,26 @@ const jobsOf = (state: GenState): [OracleJob, OracleJob] => [
   { state, policies: policiesAfter(state) },
 ];
 
-export function judge(oracle: string, states: readonly GenState[]): { problems: string[][]; calls: number } {
+export function judge(oracle: string, states: readonly GenState[]): { problems: string[][]; calls: number; denied: number; refused: number } {
   const jobs = states.flatMap(jobsOf);
   let calls = 0;
   const views = askOracle(oracle, jobs, 1000, () => (calls += 1));
-  return { problems: states.map((state, i) => disagreements(state, views[2 * i]!, views[2 * i + 1]!)), calls };
+  let denied = 0;
+  let refused = 0;
+  const problems = states.map((state, i) => {
+    const expected = expectedDenial(state, views[2 * i]!, views[2 * i + 1]!);
+    if (expected === 'refused') refused += 1;
+    else if (expected.length > 0) denied += 1;
+    return disagreements(state, views[2 * i]!, views[2 * i + 1]!);
+  });
+  return { problems, calls, denied, refused };
 }
 
 export function runDiff(oracle: string, seed: number, count: number): RunResult {
   const menu = rootMenu(seed);
   const states = Array.from({ length: count }, (_, i) => generate(seed, i, menu));
-  const { problems, calls } = judge(oracle, states);
-  const stats: Record<string, number> = {};
+  const { problems, calls, denied, refused } = judge(oracle, states);
+  const stats: Record<string, number> = { denied, refused };
   for (const state of states) stats[state.op.operation] = (stats[state.op.operation] ?? 0) + 1;
   const found: Disagreement[] = [];
   problems.forEach((list, i) => {
