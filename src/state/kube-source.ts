@@ -67,6 +67,7 @@ export class KubeStateSource implements StateSource {
   readonly live = true;
   readonly #reflectors: Record<string, Reflector>;
   readonly #arrivals = new NamespaceArrivals(MAX_NAMESPACE_WAITERS);
+  #staging: NodeJS.Timeout | undefined;
 
   constructor(kubeConfig: KubeConfig, logger: Logger, tuning: ReflectorTuning = {}) {
     const cluster = kubeConfig.getCurrentCluster();
@@ -181,10 +182,20 @@ export class KubeStateSource implements StateSource {
   }
 
   async start(): Promise<void> {
-    for (const reflector of Object.values(this.#reflectors)) reflector.start();
+    const controllers = new Set(CONTROLLERS.map((c) => c.resource));
+    const later = Object.entries(this.#reflectors).filter(([name]) => controllers.has(name));
+    for (const [name, reflector] of Object.entries(this.#reflectors)) if (!controllers.has(name)) reflector.start();
+    // The controllers are listed once the pods are: listing everything at once holds every first page in memory together.
+    const pods = this.#reflectors['pods'] as Reflector;
+    this.#staging = setInterval(() => {
+      if (!pods.synced) return;
+      clearInterval(this.#staging);
+      for (const [, reflector] of later) reflector.start();
+    }, 50);
   }
 
   async stop(): Promise<void> {
+    clearInterval(this.#staging);
     await Promise.all(Object.values(this.#reflectors).map((r) => r.stop()));
   }
 
