@@ -185,11 +185,12 @@ t.test('against a real API server', async (t) => {
 
   const sa = 'system:serviceaccount:mtls-guard:guard-mtls-guard';
   const can = (verb: string, resource: string) => kubectl(['auth', 'can-i', verb, resource, '--as', sa, '-A']).stdout.trim();
-  for (const resource of ['pods', 'namespaces', 'peerauthentications.security.istio.io']) {
+  const readable = ['pods', 'namespaces', 'nodes', 'replicationcontrollers', 'deployments.apps', 'statefulsets.apps', 'daemonsets.apps', 'replicasets.apps', 'jobs.batch', 'cronjobs.batch', 'peerauthentications.security.istio.io'];
+  for (const resource of readable) {
     for (const verb of ['get', 'list', 'watch']) t.equal(can(verb, resource), 'yes', `can ${verb} ${resource}`);
     for (const verb of ['create', 'update', 'patch', 'delete']) t.equal(can(verb, resource), 'no', `cannot ${verb} ${resource}`);
   }
-  for (const resource of ['secrets', 'configmaps', 'deployments', 'validatingwebhookconfigurations']) t.equal(can('get', resource), 'no', `cannot get ${resource}`);
+  for (const resource of ['secrets', 'configmaps', 'validatingwebhookconfigurations']) t.equal(can('get', resource), 'no', `cannot get ${resource}`);
 
   const caOf = () => ({
     secret: kubectl(['get', 'secret', 'guard-mtls-guard-tls', '-n', 'mtls-guard', '-o', 'jsonpath={.data.ca\\.crt}']).stdout,

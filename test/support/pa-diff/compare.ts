@@ -37,6 +37,18 @@ import type { OracleView, OracleWorkload } from './oracle.js';
 
 const ref = (p: { namespace: string; name: string }): string => `${p.namespace}/${p.name}`;
 
+/** JSON with sorted keys: two specs that differ only in key order are the same spec. */
+function canonical(value: unknown): string {
+  if (Array.isArray(value)) return `[${value.map(canonical).join(',')}]`;
+  if (typeof value === 'object' && value !== null) {
+    const object = value as Record<string, unknown>;
+    return `{${Object.keys(object).sort().map((k) => `${JSON.stringify(k)}:${canonical(object[k])}`).join(',')}}`;
+  }
+  return JSON.stringify(value) ?? 'null';
+}
+
+const sameSpec = (a?: GenPolicy, b?: GenPolicy): boolean => canonical(a?.spec) === canonical(b?.spec);
+
 export function enginePolicy(state: GenState): Policy {
   const config: Config = structuredClone(DEFAULT_CONFIG) as Config;
   config.exemptNamespaces = ['kube-system'];
@@ -102,7 +114,7 @@ export function expectedDenial(state: GenState, before: OracleView, after: Oracl
   if (object && after.rejected.has(ref(object))) return 'refused';
   const namespace = state.namespaces.find((n) => n.name === target.namespace);
   if (operation === 'DELETE' && namespace?.terminating) return [];
-  if (operation === 'UPDATE' && JSON.stringify(object?.spec) === JSON.stringify(oldObject?.spec)) return [];
+  if (operation === 'UPDATE' && sameSpec(object, oldObject)) return [];
   if (target.namespace === 'kube-system') return [];
   const meshWide = target.namespace === ROOT;
   const subjects: string[] = [];
@@ -176,7 +188,7 @@ export function disagreements(state: GenState, before: OracleView, after: Oracle
   const webhook = evaluate(review, beforeState, policy);
   const got = webhook.ok ? denialOf(webhook.findings) : 'refused';
   if (JSON.stringify(got) !== JSON.stringify(expected)) out.push(`denial (webhook): ${JSON.stringify(got)}, istiod implies ${JSON.stringify(expected)}`);
-  const metadataOnly = state.op.operation === 'UPDATE' && JSON.stringify(state.op.object?.spec) === JSON.stringify(state.op.oldObject?.spec);
+  const metadataOnly = state.op.operation === 'UPDATE' && sameSpec(state.op.object, state.op.oldObject);
   if (state.op.operation !== 'DELETE' && expected !== 'refused' && !metadataOnly) {
     const items = manifests(state, policiesAfter(state).filter((p) => decode(p) !== undefined)).map((object, i) => ({ object, source: { file: state.id, line: i + 1 } }));
     const found = check(items, policy, 'default').findings.filter((f) => f.object.kind === 'PeerAuthentication' && f.object.namespace === target.namespace && f.object.name === target.name);
