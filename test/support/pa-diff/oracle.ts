@@ -37,7 +37,9 @@ export function findOracle(): string {
     if (!existsSync(fromEnv)) throw new Error(`MTLS_GUARD_ISTIO_ORACLE=${fromEnv}: no such file`);
     return fromEnv;
   }
-  const out = execFileSync('bash', [repoPath('tools/build-istio-oracle.sh')], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'] });
+  const script = repoPath('tools/build-istio-oracle.sh');
+  if (!existsSync(script)) throw new Error('no tools/build-istio-oracle.sh to build istio-oracle, and MTLS_GUARD_ISTIO_ORACLE is not set');
+  const out = execFileSync('bash', [script], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'] });
   const binary = out.trim().split('\n').pop() ?? '';
   if (!existsSync(binary)) throw new Error(`tools/build-istio-oracle.sh printed ${JSON.stringify(binary)}, not a binary`);
   process.env['MTLS_GUARD_ISTIO_ORACLE'] = binary;
