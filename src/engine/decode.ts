@@ -186,19 +186,28 @@ export function isBeingDeleted(object: unknown): boolean {
   return isObject(metadata) && metadata['deletionTimestamp'] !== undefined && metadata['deletionTimestamp'] !== null;
 }
 
-/** JSON with object keys sorted, so that two encodings of one value compare equal. */
-function canonical(value: unknown): string {
-  if (Array.isArray(value)) return `[${value.map(canonical).join(',')}]`;
-  if (isObject(value)) {
-    return `{${Object.keys(value).sort().map((key) => `${JSON.stringify(key)}:${canonical(value[key])}`).join(',')}}`;
-  }
-  return JSON.stringify(value) ?? 'null';
+/** A map's entries sorted by key, for comparing two maps whatever their key order. */
+function sortedEntries(value: unknown): [string, unknown][] {
+  return isObject(value) ? Object.entries(value).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)) : [];
 }
 
-/** True when both objects have the same spec: an UPDATE between them changed metadata (or status) alone. */
-export function sameSpec(a: unknown, b: unknown): boolean {
-  if (!isObject(a) || !isObject(b)) return false;
-  return canonical(a['spec'] ?? null) === canonical(b['spec'] ?? null);
+/**
+ * A PeerAuthentication spec as the API server stores it: only the fields its CRD schema has (the rest is
+ * pruned), as a string that does not depend on key order.
+ */
+function storedSpec(object: unknown): string {
+  const spec = isObject(object) ? object['spec'] : undefined;
+  if (!isObject(spec)) return 'null';
+  const mode = (value: unknown): unknown => (isObject(value) ? (value['mode'] ?? null) : null);
+  const matchLabels = isObject(spec['selector']) ? spec['selector']['matchLabels'] : undefined;
+  const selector = isObject(spec['selector']) ? (isObject(matchLabels) ? sortedEntries(matchLabels) : 'no matchLabels') : null;
+  const ports = isObject(spec['portLevelMtls']) ? sortedEntries(spec['portLevelMtls']).map(([port, value]) => [port, mode(value)]) : null;
+  return JSON.stringify([mode(spec['mtls']), 'mtls' in spec, 'selector' in spec, selector, ports]);
+}
+
+/** True when an UPDATE between the two objects leaves the stored spec as it was: metadata (or status) alone changed. */
+export function sameStoredSpec(a: unknown, b: unknown): boolean {
+  return isObject(a) && isObject(b) && storedSpec(a) === storedSpec(b);
 }
 
 function proxyPlacement(spec: Obj | undefined, path: string): ProxyPlacement | undefined {
@@ -284,6 +293,8 @@ const PEER_AUTHENTICATION_FIELDS: ReadonlySet<string> = new Set(['selector', 'mt
 /** A portLevelMtls key as istiod and the CRD's rule read it: a plain decimal port from 1 to 65535. */
 const PORT_KEY = /^[1-9][0-9]{0,4}$/;
 
+const DROPPED_LISTED = 5;
+
 /**
  * SPEC 1.3: refuses what istiod's validation (pkg/config/validation ValidatePeerAuthentication) and the CRD's
  * rules refuse, so a verdict is never given for a policy istiod would not take.
@@ -332,8 +343,14 @@ export function decodePeerAuthentication(object: unknown, identity: Required<Ide
     if (createdAt !== undefined) facts.createdAt = createdAt;
     if (Object.keys(selector).length > 0) facts.selector = selector;
     if (selectorObject !== undefined) facts.selectorField = true;
-    const dropped = Object.keys(spec ?? {}).filter((key) => !PEER_AUTHENTICATION_FIELDS.has(key) && spec?.[key] !== null);
-    if (dropped.length > 0) facts.droppedFields = dropped.sort().map((key) => `spec.${key}`);
+    const dropped: string[] = [];
+    for (const key in spec ?? {}) {
+      if (PEER_AUTHENTICATION_FIELDS.has(key) || spec?.[key] === null) continue;
+      // A client may send any number of them: name a few.
+      if (dropped.length === DROPPED_LISTED) break;
+      dropped.push(`spec.${key.slice(0, QUOTED_LIMIT)}`);
+    }
+    if (dropped.length > 0) facts.droppedFields = dropped.sort();
     return facts;
   });
 }

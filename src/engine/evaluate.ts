@@ -9,7 +9,7 @@ import {
   identify,
   isBeingDeleted,
   podTemplateOf,
-  sameSpec,
+  sameStoredSpec,
   type Decoded,
   type Identity,
 } from './decode.js';
@@ -69,7 +69,7 @@ function reviewPeerAuthentication(review: Review, identity: Required<Identity>, 
   if (policy.exempt.has(identity.namespace) && identity.namespace !== root) return { ok: true, value: [] };
   // A change of metadata alone (finalizers, labels, annotations) changes nothing istiod enforces, even on a
   // policy being deleted; any other UPDATE is judged, deletionTimestamp or not: istiod enforces it until it is gone.
-  if (review.operation === 'UPDATE' && sameSpec(review.oldObject, review.object)) return { ok: true, value: [] };
+  if (review.operation === 'UPDATE' && sameStoredSpec(review.oldObject, review.object)) return { ok: true, value: [] };
   // The namespace controller deletes what a deleted namespace holds: never block that.
   if (review.operation === 'DELETE' && state.namespace(identity.namespace)?.terminating) return { ok: true, value: [] };
 

@@ -47,7 +47,10 @@ function canonical(value: unknown): string {
   return JSON.stringify(value) ?? 'null';
 }
 
-const sameSpec = (a?: GenPolicy, b?: GenPolicy): boolean => canonical(a?.spec) === canonical(b?.spec);
+/** The spec as the API server keeps it: fields PeerAuthentication does not have are pruned. */
+const pruned = (spec: Record<string, unknown> | undefined): Record<string, unknown> =>
+  Object.fromEntries(Object.entries(spec ?? {}).filter(([key]) => ['selector', 'mtls', 'portLevelMtls'].includes(key)));
+const sameSpec = (a?: GenPolicy, b?: GenPolicy): boolean => canonical(pruned(a?.spec)) === canonical(pruned(b?.spec));
 
 export function enginePolicy(state: GenState): Policy {
   const config: Config = structuredClone(DEFAULT_CONFIG) as Config;
