@@ -1,5 +1,6 @@
 /**
- * Memory at 100,000 pods, 2,000 namespaces and 1,000 PeerAuthentications, loaded through the real list-watch
+ * Memory at 100,000 pods, 20,000 pod controllers (their templates), 200 Nodes, 2,000 namespaces and 1,000
+ * PeerAuthentications, loaded through the real list-watch
  * code path. A replay server on 127.0.0.1 answers the reflector's list (paginated, 500 per page) and watch
  * requests from a recorded-style list generated on the fly (pods of about 5 KB, as the API server sends them).
  */
@@ -9,10 +10,36 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { namespace, peerAuthentication, pod, type Obj } from './fixtures.js';
+import { deployment, namespace, peerAuthentication, pod, type Obj } from './fixtures.js';
+
+/**
+ * The controllers of a large cluster, 20,000 in all: most ReplicaSets belong to a Deployment and most Jobs to a
+ * CronJob (listed, not cached: their owner's template is).
+ */
+const CONTROLLER_MIX: readonly { resource: string; apiVersion: string; kind: string; share: number; ownedBy?: string }[] = [
+  { resource: 'deployments', apiVersion: 'apps/v1', kind: 'Deployment', share: 0.5 },
+  { resource: 'replicasets', apiVersion: 'apps/v1', kind: 'ReplicaSet', share: 0.2, ownedBy: 'Deployment' },
+  { resource: 'statefulsets', apiVersion: 'apps/v1', kind: 'StatefulSet', share: 0.1 },
+  { resource: 'daemonsets', apiVersion: 'apps/v1', kind: 'DaemonSet', share: 0.05 },
+  { resource: 'jobs', apiVersion: 'batch/v1', kind: 'Job', share: 0.075, ownedBy: 'CronJob' },
+  { resource: 'cronjobs', apiVersion: 'batch/v1', kind: 'CronJob', share: 0.05 },
+  { resource: 'replicationcontrollers', apiVersion: 'v1', kind: 'ReplicationController', share: 0.025 },
+];
+
+function controller(kind: string, apiVersion: string, ns: string, name: string, ownedBy?: string): Obj {
+  const object = deployment(ns, name);
+  object['apiVersion'] = apiVersion;
+  object['kind'] = kind;
+  object['metadata'] = { name, namespace: ns, uid: `uid-${ns}-${name}`, resourceVersion: '1', creationTimestamp: '2026-11-01T10:00:00Z' };
+  if (ownedBy) object['metadata'].ownerReferences = [{ apiVersion: 'apps/v1', kind: ownedBy, name: `${name}-owner`, uid: `uid-${name}-owner`, controller: true }];
+  if (kind === 'CronJob') object['spec'] = { schedule: '0 * * * *', jobTemplate: { spec: { template: object['spec'].template } } };
+  return object;
+}
 
 export interface MemoryResults {
   pods: number;
+  controllers: number;
+  nodes: number;
   namespaces: number;
   peerAuthentications: number;
   podBytesOnTheWire: number;
@@ -29,6 +56,8 @@ export async function runMemory(quick: boolean): Promise<MemoryResults> {
   const perNamespace = 50;
   const pods = namespaces * perNamespace;
   const policies = quick ? 100 : 1000;
+  const controllers = quick ? 2000 : 20_000;
+  const nodes = quick ? 20 : 200;
   const podAt = (i: number): Obj => {
     const n = Math.floor(i / perNamespace);
     return pod(`team-${n}`, `svc${i % 5}-${i % perNamespace}`, n % 10 !== 0);
@@ -61,6 +90,21 @@ export async function runMemory(quick: boolean): Promise<MemoryResults> {
     if (path === '/api/v1/pods') return list(req, res, pods, podAt, 'PodList');
     if (path === '/api/v1/namespaces') return list(req, res, namespaces, (i) => namespace(`team-${i}`, i % 10 === 0 ? {} : { 'istio-injection': 'enabled' }), 'NamespaceList');
     if (path === '/apis/security.istio.io/v1/peerauthentications') return list(req, res, policies, policyAt, 'PeerAuthenticationList');
+    if (path === '/api/v1/nodes') {
+      const node = (i: number): Obj => ({
+        apiVersion: 'v1',
+        kind: 'Node',
+        metadata: { name: `node-${i}`, labels: { 'kubernetes.io/hostname': `node-${i}`, 'topology.kubernetes.io/region': 'eu', 'topology.kubernetes.io/zone': `eu-${i % 3}`, 'node.kubernetes.io/instance-type': 'm5.xlarge' } },
+        status: { capacity: { cpu: '4', memory: '16Gi' }, addresses: [{ type: 'InternalIP', address: `10.1.0.${i % 250}` }] },
+      });
+      return list(req, res, nodes, node, 'NodeList');
+    }
+    for (const c of CONTROLLER_MIX) {
+      if (path === `/${c.apiVersion === 'v1' ? 'api/v1' : `apis/${c.apiVersion}`}/${c.resource}`) {
+        const at = (i: number): Obj => controller(c.kind, c.apiVersion, `team-${i % namespaces}`, `${c.resource}-${i}`, c.ownedBy);
+        return list(req, res, Math.round(controllers * c.share), at, `${c.kind}List`);
+      }
+    }
     res.writeHead(404).end();
   });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
@@ -97,6 +141,8 @@ current-context: replay
     const mb = (bytes: number) => Math.round((bytes / 1048576) * 10) / 10;
     return {
       pods,
+      controllers,
+      nodes,
       namespaces,
       peerAuthentications: policies,
       podBytesOnTheWire: JSON.stringify(podAt(1)).length,

@@ -60,7 +60,7 @@ for (const r of https.fixedRate) {
   row([`HTTPS at ${r.rate}/s (ms p50 / p99 / p99.9)`, `${r.mtlsGuard.latencyMs.p50} / ${r.mtlsGuard.latencyMs.p99} / ${r.mtlsGuard.latencyMs.p99_9}`,
     `bare ${r.bare.latencyMs.p50} / ${r.bare.latencyMs.p99} / ${r.bare.latencyMs.p99_9}; OPA ${r.opa.latencyMs.p50} / ${r.opa.latencyMs.p99} / ${r.opa.latencyMs.p99_9}`, `errors ${r.mtlsGuard.errors}`]);
 }
-row([`memory, ${memory.pods} pods / ${memory.namespaces} ns / ${memory.peerAuthentications} policies`, `RSS ${memory.rssMB} MB, heap ${memory.heapUsedMB} MB`, `empty process RSS ${memory.baselineRssMB} MB`, `${memory.bytesPerPod} B per pod`]);
+row([`memory, ${memory.pods} pods / ${memory.controllers} controllers / ${memory.nodes} nodes / ${memory.namespaces} ns / ${memory.peerAuthentications} policies`, `RSS ${memory.rssMB} MB, heap ${memory.heapUsedMB} MB`, `empty process RSS ${memory.baselineRssMB} MB`, `${memory.bytesPerPod} B per pod`]);
 const a = apiserver;
 row([`pod creation via kube-apiserver ${a.version}, ${a.withWebhook.pods} pods at ${a.withWebhook.concurrency} (ms avg / p95 / p99)`,
   `${a.withWebhook.avgMs} / ${a.withWebhook.p95Ms} / ${a.withWebhook.p99Ms}`, `no webhook ${a.withoutWebhook.avgMs} / ${a.withoutWebhook.p95Ms} / ${a.withoutWebhook.p99Ms}`,

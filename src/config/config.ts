@@ -18,6 +18,10 @@ export interface Config {
   istioVersion: string;
   /** Image patterns (`*` matches anything) an istio-proxy must match; empty means any image. */
   proxyImages: string[];
+  /** istiod's cluster ID: the value of the topology.istio.io/cluster label it gives every proxy. */
+  clusterID: string;
+  /** The mesh network of this cluster (istiod's topology.istio.io/network default), if any. */
+  network?: string;
 }
 
 const DEFAULTS: Config = {
@@ -27,6 +31,7 @@ const DEFAULTS: Config = {
   exemptNamespaces: ['kube-system', 'kube-public', 'kube-node-lease'],
   istioVersion: NEWEST_ISTIO_VERSION,
   proxyImages: [],
+  clusterID: 'Kubernetes',
 };
 export const DEFAULT_CONFIG: Readonly<Config> = Object.freeze(DEFAULTS);
 
@@ -51,6 +56,8 @@ export const CONFIG_SCHEMA = {
     },
     istioVersion: { enum: [...SUPPORTED_ISTIO_VERSIONS] },
     proxyImages: { type: 'array', items: { type: 'string', minLength: 1, maxLength: 512 }, uniqueItems: true },
+    clusterID: { type: 'string', minLength: 1, maxLength: 253 },
+    network: { type: 'string', minLength: 1, maxLength: 63 },
   },
 } as const;
 
@@ -77,6 +84,8 @@ export function parseConfig(document: unknown): ConfigResult {
       exemptNamespaces: given.exemptNamespaces ?? [...DEFAULT_CONFIG.exemptNamespaces],
       istioVersion: given.istioVersion ?? DEFAULT_CONFIG.istioVersion,
       proxyImages: given.proxyImages ?? [],
+      clusterID: given.clusterID ?? DEFAULT_CONFIG.clusterID,
+      ...(given.network ? { network: given.network } : {}),
     },
   };
 }
@@ -99,11 +108,14 @@ export function exemptNamespaces(config: Config, ownNamespace?: string): Readonl
 /** The engine's policy from a config: actions with the enforcement override applied, and the exempt namespaces. */
 export function policyFor(config: Config, ownNamespace?: string): Policy {
   const actions = Object.fromEntries(RULE_IDS.map((rule) => [rule, actionFor(config, rule)])) as Record<RuleId, Action>;
-  return {
+  const policy: Policy = {
     rootNamespace: config.rootNamespace,
     actions,
     exempt: exemptNamespaces(config, ownNamespace),
     istioVersion: config.istioVersion,
     proxyImages: config.proxyImages,
+    clusterID: config.clusterID,
   };
+  if (config.network) policy.network = config.network;
+  return policy;
 }

@@ -4,12 +4,14 @@
  */
 import { isPlainObject, type PlainObject } from './objects.js';
 import { PROXY_CONTAINER, SIDECAR_INJECT, SIDECAR_STATUS } from './istio-labels.js';
+import { NODE_TOPOLOGY_LABELS } from './topology.js';
 import {
   MTLS_MODES,
   type Judgement,
   type Labels,
   type MtlsMode,
   type NamespaceFacts,
+  type NodeFacts,
   type PeerAuthenticationFacts,
   type PortMtls,
   type ProxyPlacement,
@@ -133,8 +135,32 @@ export function decodeNamespace(object: unknown): Decoded<NamespaceFacts> {
     const metadata = field(object as Obj, 'metadata', '') ?? {};
     const name = optionalString(metadata, 'name', 'metadata');
     if (!name) throw new FieldError('metadata.name must be set');
-    return { name, labels: stringMap(metadata, 'labels', 'metadata') };
+    const facts: NamespaceFacts = { name, labels: stringMap(metadata, 'labels', 'metadata') };
+    if (isBeingDeleted(object)) facts.terminating = true;
+    return facts;
   });
+}
+
+/** A Node as istiod sees it for topology: its name and labels (only the topology ones are kept). */
+export function decodeNode(object: unknown): Decoded<NodeFacts> {
+  return attempt(() => {
+    const metadata = field(object as Obj, 'metadata', '') ?? {};
+    const name = optionalString(metadata, 'name', 'metadata');
+    if (!name) throw new FieldError('metadata.name must be set');
+    const labels = stringMap(metadata, 'labels', 'metadata');
+    const topology: Record<string, string> = {};
+    for (const key of NODE_TOPOLOGY_LABELS) if (labels[key] !== undefined) topology[key] = labels[key];
+    return { name, labels: topology };
+  });
+}
+
+/** The kind of the object's controlling owner (ownerReferences with controller: true), if any. */
+export function controllerKind(object: unknown): string | undefined {
+  const metadata = isObject(object) ? object['metadata'] : undefined;
+  const owners = isObject(metadata) ? metadata['ownerReferences'] : undefined;
+  if (!Array.isArray(owners)) return undefined;
+  const owner = owners.find((o): o is Obj => isObject(o) && o['controller'] === true);
+  return owner && typeof owner['kind'] === 'string' ? owner['kind'] : undefined;
 }
 
 /** Path of the pod template inside each controller kind. */
@@ -153,6 +179,30 @@ export function podTemplateOf(object: unknown, kind: string): unknown {
 export function isBeingDeleted(object: unknown): boolean {
   const metadata = isObject(object) ? object['metadata'] : undefined;
   return isObject(metadata) && metadata['deletionTimestamp'] !== undefined && metadata['deletionTimestamp'] !== null;
+}
+
+/** A map's entries sorted by key, for comparing two maps whatever their key order. */
+function sortedEntries(value: unknown): [string, unknown][] {
+  return isObject(value) ? Object.entries(value).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)) : [];
+}
+
+/**
+ * A PeerAuthentication spec as the API server stores it: only the fields its CRD schema has (the rest is
+ * pruned), as a string that does not depend on key order.
+ */
+function storedSpec(object: unknown): string {
+  const spec = isObject(object) ? object['spec'] : undefined;
+  if (!isObject(spec)) return 'null';
+  const mode = (value: unknown): unknown => (isObject(value) ? (value['mode'] ?? null) : null);
+  const matchLabels = isObject(spec['selector']) ? spec['selector']['matchLabels'] : undefined;
+  const selector = isObject(spec['selector']) ? (isObject(matchLabels) ? sortedEntries(matchLabels) : 'no matchLabels') : null;
+  const ports = isObject(spec['portLevelMtls']) ? sortedEntries(spec['portLevelMtls']).map(([port, value]) => [port, mode(value)]) : null;
+  return JSON.stringify([mode(spec['mtls']), 'mtls' in spec, 'selector' in spec, selector, ports]);
+}
+
+/** True when an UPDATE between the two objects leaves the stored spec as it was: metadata (or status) alone changed. */
+export function sameStoredSpec(a: unknown, b: unknown): boolean {
+  return isObject(a) && isObject(b) && storedSpec(a) === storedSpec(b);
 }
 
 interface ProxyFound {
@@ -244,6 +294,8 @@ export function decodeWorkload(object: unknown, identity: Required<Identity>, ju
       if (owner && typeof owner['kind'] === 'string' && typeof owner['name'] === 'string') {
         facts.owner = { kind: owner['kind'], name: owner['name'] };
       }
+      const nodeName = optionalString(spec, 'nodeName', 'spec');
+      if (nodeName) facts.nodeName = nodeName;
     }
     return facts;
   });
@@ -263,6 +315,18 @@ function mtlsMode(value: Obj | undefined, path: string): MtlsMode {
   return mode as MtlsMode;
 }
 
+/** The fields of a PeerAuthentication spec (istio/api security/v1 and v1beta1). */
+const PEER_AUTHENTICATION_FIELDS: ReadonlySet<string> = new Set(['selector', 'mtls', 'portLevelMtls']);
+
+/** A portLevelMtls key as istiod and the CRD's rule read it: a plain decimal port from 1 to 65535. */
+const PORT_KEY = /^[1-9][0-9]{0,4}$/;
+
+const DROPPED_LISTED = 5;
+
+/**
+ * SPEC 1.3: refuses what istiod's validation (pkg/config/validation ValidatePeerAuthentication) and the CRD's
+ * rules refuse, so a verdict is never given for a policy istiod would not take.
+ */
 export function decodePeerAuthentication(object: unknown, identity: Required<Identity>): Decoded<PeerAuthenticationFacts> {
   return attempt(() => {
     const root = object as Obj;
@@ -272,13 +336,26 @@ export function decodePeerAuthentication(object: unknown, identity: Required<Ide
       throw new FieldError(`metadata.creationTimestamp is not a timestamp (got ${quote(createdAt)})`);
     }
     const spec = field(root, 'spec', '');
-    const selector = stringMap(spec ? field(spec, 'selector', 'spec') : undefined, 'matchLabels', 'spec.selector');
+    const selectorObject = spec ? field(spec, 'selector', 'spec') : undefined;
+    const selector = stringMap(selectorObject, 'matchLabels', 'spec.selector');
+    for (const [key, value] of Object.entries(selector)) {
+      if (key === '') throw new FieldError('spec.selector.matchLabels: a key must not be empty');
+      if (key.includes('*') || value.includes('*')) {
+        throw new FieldError(`spec.selector.matchLabels[${quote(key)}]: wildcards are not allowed in a selector`);
+      }
+    }
     const portLevel: PortMtls[] = [];
     const ports = spec ? field(spec, 'portLevelMtls', 'spec') : undefined;
+    if (ports !== undefined) {
+      if (Object.keys(ports).length === 0) throw new FieldError('spec.portLevelMtls, if set, must have at least one port');
+      if (Object.keys(selector).length === 0) {
+        throw new FieldError('spec.portLevelMtls requires spec.selector.matchLabels: a mesh-wide or namespace-wide policy cannot set port modes');
+      }
+    }
     for (const [key, value] of Object.entries(ports ?? {})) {
       const port = Number(key);
-      if (!/^\d+$/.test(key) || port < 1 || port > 65535) {
-        throw new FieldError(`spec.portLevelMtls key ${quote(key)} must be a port number from 1 to 65535`);
+      if (!PORT_KEY.test(key) || port > 65535) {
+        throw new FieldError(`spec.portLevelMtls key ${quote(key)} must be a port number from 1 to 65535, written without leading zeros`);
       }
       if (!isObject(value)) throw new FieldError(`spec.portLevelMtls.${key} must be an object`);
       portLevel.push({ port, mode: mtlsMode(value, `spec.portLevelMtls.${key}`) });
@@ -293,6 +370,15 @@ export function decodePeerAuthentication(object: unknown, identity: Required<Ide
     };
     if (createdAt !== undefined) facts.createdAt = createdAt;
     if (Object.keys(selector).length > 0) facts.selector = selector;
+    if (selectorObject !== undefined) facts.selectorField = true;
+    const dropped: string[] = [];
+    for (const key in spec ?? {}) {
+      if (PEER_AUTHENTICATION_FIELDS.has(key) || spec?.[key] === null) continue;
+      // A client may send any number of them: name a few.
+      if (dropped.length === DROPPED_LISTED) break;
+      dropped.push(`spec.${key.slice(0, QUOTED_LIMIT)}`);
+    }
+    if (dropped.length > 0) facts.droppedFields = dropped.sort();
     return facts;
   });
 }

@@ -9,6 +9,7 @@ import {
   identify,
   isBeingDeleted,
   podTemplateOf,
+  sameStoredSpec,
   type Decoded,
   type Identity,
 } from './decode.js';
@@ -16,9 +17,9 @@ import type { Finding, RuleFinding } from './findings.js';
 import { meshContext } from './mesh.js';
 import { withPolicy } from './peer-authentication.js';
 import { namespaceDrift } from './rules/namespace-drift.js';
-import { driftOnDelete, driftOnWrite } from './rules/mtls-drift.js';
+import { driftOnDelete, driftOnWrite, droppedFieldWarnings } from './rules/mtls-drift.js';
 import { podRequiresMesh } from './rules/pod-requires-mesh.js';
-import { strictRequiresMesh } from './rules/strict-requires-mesh.js';
+import { strictOnDelete, strictRequiresMesh } from './rules/strict-requires-mesh.js';
 import type { ClusterState, Judgement, ObjectRef, Operation, PeerAuthenticationFacts, Policy } from './types.js';
 
 export interface Review {
@@ -68,8 +69,11 @@ function reviewPeerAuthentication(review: Review, identity: Required<Identity>, 
   if (!previous.ok) return previous;
   const root = policy.rootNamespace;
   if (policy.exempt.has(identity.namespace) && identity.namespace !== root) return { ok: true, value: [] };
-  // Removing a finalizer from a policy that is being deleted is not a change of intent.
-  if (review.operation === 'UPDATE' && isBeingDeleted(review.object)) return { ok: true, value: [] };
+  // A change of metadata alone (finalizers, labels, annotations) changes nothing istiod enforces, even on a
+  // policy being deleted; any other UPDATE is judged, deletionTimestamp or not: istiod enforces it until it is gone.
+  if (review.operation === 'UPDATE' && sameStoredSpec(review.oldObject, review.object)) return { ok: true, value: [] };
+  // The namespace controller deletes what a deleted namespace holds: never block that.
+  if (review.operation === 'DELETE' && state.namespace(identity.namespace)?.terminating) return { ok: true, value: [] };
 
   const target = next.value ?? previous.value;
   if (!target) return { ok: true, value: [] };
@@ -80,15 +84,16 @@ function reviewPeerAuthentication(review: Review, identity: Required<Identity>, 
   const found: RuleFinding[] = [];
   if (next.value) {
     if (enabled(policy, 'strict-requires-mesh')) {
-      const denial = strictRequiresMesh(next.value, after, state, policy.exempt, meshContext(state, policy));
-      if (denial) found.push(denial);
+      found.push(...strictRequiresMesh(next.value, after, state, policy));
     }
     if (enabled(policy, 'mtls-drift')) {
       const prior = previous.value && before ? { policy: previous.value, index: before } : undefined;
+      found.push(...droppedFieldWarnings(next.value, root));
       found.push(...driftOnWrite(next.value, after, prior));
     }
-  } else if (previous.value && before && enabled(policy, 'mtls-drift')) {
-    found.push(...driftOnDelete(previous.value, before, after));
+  } else if (previous.value && before) {
+    if (enabled(policy, 'strict-requires-mesh')) found.push(...strictOnDelete(previous.value, before, after, state, policy));
+    if (enabled(policy, 'mtls-drift')) found.push(...driftOnDelete(previous.value, before, after));
   }
   return { ok: true, value: found };
 }

@@ -46,6 +46,8 @@ export interface ByNamespace<T> {
 export interface PolicyIndex {
   rootNamespace: string;
   mesh?: PeerAuthenticationFacts;
+  /** The mesh-wide policy as ztunnel picks it: only root-namespace policies with no `selector` field at all. */
+  ambientMesh?: PeerAuthenticationFacts;
   namespaceWide: ByNamespace<PeerAuthenticationFacts>;
   /** Workload-scoped policies per namespace, oldest first. */
   workloadScoped: ByNamespace<readonly PeerAuthenticationFacts[]>;
@@ -55,6 +57,7 @@ export interface PolicyIndex {
 
 export function indexPolicies(policies: Iterable<PeerAuthenticationFacts>, rootNamespace: string): PolicyIndex {
   let mesh: PeerAuthenticationFacts | undefined;
+  let ambientMesh: PeerAuthenticationFacts | undefined;
   const namespaceWide = new Map<string, PeerAuthenticationFacts>();
   const workloadScoped = new Map<string, PeerAuthenticationFacts[]>();
   const all = new Map<string, PeerAuthenticationFacts[]>();
@@ -65,6 +68,7 @@ export function indexPolicies(policies: Iterable<PeerAuthenticationFacts>, rootN
     switch (scopeOf(policy, rootNamespace)) {
       case 'mesh':
         if (!mesh || olderFirst(policy, mesh) < 0) mesh = policy;
+        if (!policy.selectorField && (!ambientMesh || olderFirst(policy, ambientMesh) < 0)) ambientMesh = policy;
         break;
       case 'namespace': {
         const current = namespaceWide.get(policy.namespace);
@@ -84,6 +88,7 @@ export function indexPolicies(policies: Iterable<PeerAuthenticationFacts>, rootN
   for (const list of workloadScoped.values()) list.sort(olderFirst);
   const index: PolicyIndex = { rootNamespace, namespaceWide, workloadScoped, all };
   if (mesh) index.mesh = mesh;
+  if (ambientMesh) index.ambientMesh = ambientMesh;
   return index;
 }
 
@@ -109,6 +114,8 @@ export function withPolicy(index: PolicyIndex, policy: Pick<PeerAuthenticationFa
   };
   const mesh = namespace === index.rootNamespace ? partial.mesh : index.mesh;
   if (mesh) next.mesh = mesh;
+  const ambientMesh = namespace === index.rootNamespace ? partial.ambientMesh : index.ambientMesh;
+  if (ambientMesh) next.ambientMesh = ambientMesh;
   return next;
 }
 
@@ -119,9 +126,24 @@ export interface ApplicablePolicies {
   workload?: PeerAuthenticationFacts;
 }
 
-export function applicablePolicies(index: PolicyIndex, workload: Pick<WorkloadFacts, 'namespace' | 'labels'>): ApplicablePolicies {
+/**
+ * Who enforces a workload's mode: istiod's sidecar configuration, or ztunnel for ambient workloads
+ * (pilot/pkg/serviceregistry/ambient: fetchPeerAuthentications, convertedSelectorPeerAuthentications).
+ */
+export type Dataplane = 'sidecar' | 'ambient';
+
+/**
+ * The winners at each scope for a workload. `labels` are the labels the dataplane matches: for sidecars the
+ * pod's labels plus istiod's topology labels (topology.ts), for ambient the pod's own labels.
+ */
+export function applicablePolicies(
+  index: PolicyIndex,
+  workload: Pick<WorkloadFacts, 'namespace' | 'labels'>,
+  dataplane: Dataplane = 'sidecar',
+): ApplicablePolicies {
   const applicable: ApplicablePolicies = {};
-  if (index.mesh) applicable.mesh = index.mesh;
+  const mesh = dataplane === 'ambient' && workload.namespace !== index.rootNamespace ? index.ambientMesh : index.mesh;
+  if (mesh) applicable.mesh = mesh;
   if (workload.namespace === index.rootNamespace) return applicable;
   const namespaceWide = index.namespaceWide.get(workload.namespace);
   if (namespaceWide) applicable.namespace = namespaceWide;
@@ -201,6 +223,17 @@ export function portMode(applicable: ApplicablePolicies, port: number): Resolved
   const entry = applicable.workload?.portLevel.find((p) => p.port === port);
   if (!entry || entry.mode === 'UNSET') return workload;
   return { mode: entry.mode, source: applicable.workload as PeerAuthenticationFacts };
+}
+
+/** ztunnel enforces only STRICT or not: DISABLE acts as PERMISSIVE (convertedSelectorPeerAuthentications). */
+export function asEnforcedBy(resolved: ResolvedMode, dataplane: Dataplane): ResolvedMode {
+  return dataplane === 'ambient' && resolved.mode === 'DISABLE' ? { ...resolved, mode: 'PERMISSIVE' } : resolved;
+}
+
+/** STRICT decides the workload somewhere: its top-level mode, or a port of its winning workload policy. */
+export function strictSomewhere(applicable: ApplicablePolicies): boolean {
+  if (workloadMode(applicable).mode === 'STRICT') return true;
+  return applicable.workload?.portLevel.some((entry) => portMode(applicable, entry.port).mode === 'STRICT') ?? false;
 }
 
 export function describeScope(policy: PeerAuthenticationFacts, rootNamespace: string): string {

@@ -20,6 +20,10 @@ export interface Policy {
   istioVersion?: string;
   /** Image patterns (`*` matches anything) an istio-proxy must match to count as a sidecar (config proxyImages). */
   proxyImages?: readonly string[];
+  /** The cluster's ID, istiod's `topology.istio.io/cluster` label (config `clusterID`, default `Kubernetes`). */
+  clusterID?: string;
+  /** The mesh network of this cluster, istiod's default `topology.istio.io/network` label (config `network`). */
+  network?: string;
 }
 
 export type Labels = Readonly<Record<string, string>>;
@@ -44,6 +48,14 @@ export interface SubjectRef {
 }
 
 export interface NamespaceFacts {
+  name: string;
+  labels: Labels;
+  /** metadata.deletionTimestamp is set: the namespace is being deleted. */
+  terminating?: boolean;
+}
+
+/** A Node reduced to what istiod reads from it: its name and topology labels. */
+export interface NodeFacts {
   name: string;
   labels: Labels;
 }
@@ -74,6 +86,8 @@ export interface WorkloadFacts {
   proxyInStatus?: boolean;
   /** The istio-proxy container's image, when there is one. */
   proxyImage?: string;
+  /** spec.nodeName of a Pod (absent for templates and unscheduled pods). */
+  nodeName?: string;
 }
 
 export interface PortMtls {
@@ -91,6 +105,10 @@ export interface PeerAuthenticationFacts {
   selector?: Labels;
   mode: MtlsMode;
   portLevel: readonly PortMtls[];
+  /** spec.selector is present (even empty): ztunnel takes a root-namespace policy as mesh-wide only without it. */
+  selectorField?: boolean;
+  /** Fields PeerAuthentication does not have (e.g. spec.targetRef): the API server drops them. */
+  droppedFields?: readonly string[];
 }
 
 /** Read access to the cluster state the rules need. Implementations keep their own indexes. */
@@ -105,4 +123,6 @@ export interface ClusterState {
   policyIndex(rootNamespace: string): PolicyIndex;
   /** Istio's injector webhook configurations and ConfigMaps in the state (SPEC 1.2), when the state keeps them. */
   injection?(): InjectionState;
+  /** The Node of that name, when the state holds it (slim: name and topology labels). */
+  node?(name: string): NodeFacts | undefined;
 }

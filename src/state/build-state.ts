@@ -4,7 +4,9 @@
  */
 import {
   classify,
+  controllerKind,
   decodeNamespace,
+  decodeNode,
   decodePeerAuthentication,
   decodeWorkload,
   hasStatus,
@@ -16,6 +18,13 @@ import type { Judgement } from '../engine/types.js';
 import { badObject, duplicate } from '../errors.js';
 import { where, type SourcedObject } from '../manifests/load.js';
 import { MemoryState } from './memory-state.js';
+
+const REDUNDANT_OWNER: Readonly<Record<string, string>> = { ReplicaSet: 'Deployment', Job: 'CronJob' };
+
+function isRedundant(kind: string, object: unknown): boolean {
+  const owner = REDUNDANT_OWNER[kind];
+  return owner !== undefined && controllerKind(object) === owner;
+}
 
 export interface Entry {
   item: SourcedObject;
@@ -43,6 +52,12 @@ export function buildState(items: readonly SourcedObject[], defaultNamespace: st
     }
     if (isMutatingWebhookConfiguration(apiVersion, objectKind) || isConfigMap(apiVersion, objectKind)) {
       addInjectorObject(state, item, defaultNamespace, seen);
+      continue;
+    }
+    if (apiVersion === 'v1' && objectKind === 'Node') {
+      const node = decodeNode(item.object);
+      if (!node.ok) throw badObject(where(item.source), `Node: ${node.error}`);
+      state.upsertNode(node.value);
       continue;
     }
     const kind = classify(apiVersion, objectKind);
@@ -76,7 +91,8 @@ export function buildState(items: readonly SourcedObject[], defaultNamespace: st
     } else {
       const decoded = decodeWorkload(item.object, identity, judged);
       if (!decoded.ok) fail(decoded.error);
-      else state.upsertWorkload(decoded.value);
+      // A Deployment's ReplicaSet and a CronJob's Job carry their owner's template: counted once, as the live state does.
+      else if (!isRedundant(identity.kind, item.object)) state.upsertWorkload(decoded.value);
     }
     entries.push({ item, identity, judged });
   }

@@ -1,7 +1,19 @@
-/** Cluster state from list-watch against the API server: Pods, Namespaces and PeerAuthentications, cluster-wide. */
+/**
+ * Cluster state from list-watch against the API server, cluster-wide: Pods, Namespaces, PeerAuthentications,
+ * Nodes (name and topology labels) and the pod controllers' templates — all kept as slim facts.
+ */
 import type { KubeConfig } from '@kubernetes/client-node';
 import type { Logger } from 'pino';
-import { decodeNamespace, decodePeerAuthentication, decodeWorkload, identify, type Decoded, type Identity } from '../engine/decode.js';
+import {
+  controllerKind,
+  decodeNamespace,
+  decodeNode,
+  decodePeerAuthentication,
+  decodeWorkload,
+  identify,
+  type Decoded,
+  type Identity,
+} from '../engine/decode.js';
 import { decodeInjectorConfig, decodeInjectorWebhooks } from '../engine/decode-injector.js';
 import { INJECTOR_CONFIGMAP } from '../engine/injector.js';
 import { withTypeMeta } from '../engine/objects.js';
@@ -28,6 +40,20 @@ function namespacedIdentity(object: unknown): Required<Identity> | undefined {
   return id.value as Required<Identity>;
 }
 
+/**
+ * The pod controllers whose templates count as workloads (SPEC 2.1), with the owner that makes one redundant:
+ * a Deployment's ReplicaSets and a CronJob's Jobs carry their owner's template, which is already counted.
+ */
+const CONTROLLERS: readonly { resource: string; apiVersion: string; kind: string; path: string; ownedBy?: string }[] = [
+  { resource: 'deployments', apiVersion: 'apps/v1', kind: 'Deployment', path: '/apis/apps/v1/deployments' },
+  { resource: 'statefulsets', apiVersion: 'apps/v1', kind: 'StatefulSet', path: '/apis/apps/v1/statefulsets' },
+  { resource: 'daemonsets', apiVersion: 'apps/v1', kind: 'DaemonSet', path: '/apis/apps/v1/daemonsets' },
+  { resource: 'replicasets', apiVersion: 'apps/v1', kind: 'ReplicaSet', path: '/apis/apps/v1/replicasets', ownedBy: 'Deployment' },
+  { resource: 'replicationcontrollers', apiVersion: 'v1', kind: 'ReplicationController', path: '/api/v1/replicationcontrollers' },
+  { resource: 'jobs', apiVersion: 'batch/v1', kind: 'Job', path: '/apis/batch/v1/jobs', ownedBy: 'CronJob' },
+  { resource: 'cronjobs', apiVersion: 'batch/v1', kind: 'CronJob', path: '/apis/batch/v1/cronjobs' },
+];
+
 function keyOf(object: unknown): string | undefined {
   const metadata = (object as { metadata?: { name?: unknown; namespace?: unknown } } | null)?.metadata;
   if (typeof metadata?.name !== 'string') return undefined;
@@ -43,6 +69,7 @@ export class KubeStateSource implements StateSource {
   readonly live = true;
   readonly #reflectors: Record<string, Reflector>;
   readonly #arrivals = new NamespaceArrivals(MAX_NAMESPACE_WAITERS);
+  #staging: NodeJS.Timeout | undefined;
 
   /** `rootNamespace`: where the injector's istio-sidecar-injector ConfigMap is read (SPEC 1.2). */
   constructor(kubeConfig: KubeConfig, logger: Logger, tuning: ReflectorTuning = {}, rootNamespace = 'istio-system') {
@@ -136,7 +163,44 @@ export class KubeStateSource implements StateSource {
         state.deleteInjectorConfig(namespace, name);
       },
     };
+    const nodes: ReflectorStore = {
+      keyOf,
+      upsert(object) {
+        const node = decodeNode(object);
+        if (!node.ok) return skip('nodes', object, node.error);
+        state.upsertNode(node.value);
+        return node.value.name;
+      },
+      remove(key) {
+        state.deleteNode(key);
+      },
+    };
+    const controllerStore = (controller: (typeof CONTROLLERS)[number]): ReflectorStore => ({
+      keyOf,
+      upsert(item) {
+        const object = withTypeMeta(item, controller.apiVersion, controller.kind);
+        const identity = namespacedIdentity(object);
+        if (!identity) return skip(controller.resource, object, 'no name or namespace');
+        const key = `${identity.namespace}/${identity.name}`;
+        if (controller.ownedBy !== undefined && controllerKind(object) === controller.ownedBy) {
+          // Tracked by key (so a later release by its owner is seen), never stored.
+          state.deleteWorkload(identity.namespace, controller.kind, identity.name);
+          return key;
+        }
+        const decoded = decodeWorkload(object, identity, 'intent');
+        if (!decoded.ok) return skip(controller.resource, object, decoded.error);
+        state.upsertWorkload(decoded.value);
+        return key;
+      },
+      remove(key) {
+        const [namespace = '', name = ''] = key.split('/');
+        state.deleteWorkload(namespace, controller.kind, name);
+      },
+    });
     const common = { kubeConfig, logger, ...tuning };
+    const controllers = Object.fromEntries(
+      CONTROLLERS.map((c) => [c.resource, new Reflector({ ...common, resource: c.resource, paths: [c.path], store: controllerStore(c) })]),
+    );
     this.#reflectors = {
       namespaces: new Reflector({ ...common, resource: 'namespaces', paths: ['/api/v1/namespaces'], store: namespaces }),
       pods: new Reflector({ ...common, resource: 'pods', paths: ['/api/v1/pods'], store: pods }),
@@ -163,14 +227,26 @@ export class KubeStateSource implements StateSource {
         store: injectorConfig,
         absentIsEmpty: true,
       }),
+      nodes: new Reflector({ ...common, resource: 'nodes', paths: ['/api/v1/nodes'], store: nodes }),
+      ...controllers,
     };
   }
 
   async start(): Promise<void> {
-    for (const reflector of Object.values(this.#reflectors)) reflector.start();
+    const controllers = new Set(CONTROLLERS.map((c) => c.resource));
+    const later = Object.entries(this.#reflectors).filter(([name]) => controllers.has(name));
+    for (const [name, reflector] of Object.entries(this.#reflectors)) if (!controllers.has(name)) reflector.start();
+    // The controllers are listed once the pods are: listing everything at once holds every first page in memory together.
+    const pods = this.#reflectors['pods'] as Reflector;
+    this.#staging = setInterval(() => {
+      if (!pods.synced) return;
+      clearInterval(this.#staging);
+      for (const [, reflector] of later) reflector.start();
+    }, 50);
   }
 
   async stop(): Promise<void> {
+    clearInterval(this.#staging);
     await Promise.all(Object.values(this.#reflectors).map((r) => r.stop()));
   }
 

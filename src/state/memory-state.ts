@@ -2,7 +2,7 @@
 import type { InjectionState, InjectorConfig, InjectorWebhookConfiguration } from '../engine/injector.js';
 import { mayBeOutsideMesh } from '../engine/mesh.js';
 import { indexPolicies, type PolicyIndex } from '../engine/peer-authentication.js';
-import type { ClusterState, NamespaceFacts, PeerAuthenticationFacts, WorkloadFacts } from '../engine/types.js';
+import type { ClusterState, NamespaceFacts, NodeFacts, PeerAuthenticationFacts, WorkloadFacts } from '../engine/types.js';
 
 export class MemoryState implements ClusterState {
   readonly #namespaces = new Map<string, NamespaceFacts>();
@@ -10,6 +10,7 @@ export class MemoryState implements ClusterState {
   /** Per namespace, the workloads whose membership depends on namespace labels (see mayBeOutsideMesh). */
   readonly #candidates = new Map<string, Map<string, WorkloadFacts>>();
   readonly #policies = new Map<string, PeerAuthenticationFacts>();
+  readonly #nodes = new Map<string, NodeFacts>();
   /** Built on the first PeerAuthentication review after a policy changed. */
   #policyIndex: PolicyIndex | undefined;
   readonly #injectorWebhooks = new Map<string, InjectorWebhookConfiguration>();
@@ -40,6 +41,18 @@ export class MemoryState implements ClusterState {
   policyIndex(rootNamespace: string): PolicyIndex {
     if (this.#policyIndex?.rootNamespace !== rootNamespace) this.#policyIndex = indexPolicies(this.#policies.values(), rootNamespace);
     return this.#policyIndex;
+  }
+
+  node(name: string): NodeFacts | undefined {
+    return this.#nodes.get(name);
+  }
+
+  upsertNode(node: NodeFacts): void {
+    this.#nodes.set(node.name, node);
+  }
+
+  deleteNode(name: string): void {
+    this.#nodes.delete(name);
   }
 
   upsertNamespace(namespace: NamespaceFacts): void {

@@ -114,11 +114,13 @@ t.test('the Deployment: HA, restricted, probed over HTTPS', async (t) => {
   t.equal(container.env[0].name, 'POD_NAMESPACE');
 });
 
-t.test("RBAC: get, list and watch on pods, namespaces, peerauthentications and Istio's injector config, nothing else", async (t) => {
+t.test("RBAC: get, list and watch on pods, namespaces, nodes, the pod controllers, peerauthentications and Istio's injector config, nothing else", async (t) => {
   const docs = render();
   const role = find(docs, 'ClusterRole', 'guard-mtls-guard');
   t.same(role?.['rules'], [
-    { apiGroups: [''], resources: ['pods', 'namespaces'], verbs: ['get', 'list', 'watch'] },
+    { apiGroups: [''], resources: ['pods', 'namespaces', 'nodes', 'replicationcontrollers'], verbs: ['get', 'list', 'watch'] },
+    { apiGroups: ['apps'], resources: ['deployments', 'statefulsets', 'daemonsets', 'replicasets'], verbs: ['get', 'list', 'watch'] },
+    { apiGroups: ['batch'], resources: ['jobs', 'cronjobs'], verbs: ['get', 'list', 'watch'] },
     { apiGroups: ['security.istio.io'], resources: ['peerauthentications'], verbs: ['get', 'list', 'watch'] },
     { apiGroups: ['admissionregistration.k8s.io'], resources: ['mutatingwebhookconfigurations'], verbs: ['get', 'list', 'watch'] },
   ]);
@@ -396,11 +398,12 @@ t.test('against a real API server with kube-controller-manager', async (t) => {
   const sa = 'system:serviceaccount:mtls-guard:guard-mtls-guard';
   const can = (verb: string, resource: string, namespace?: string) =>
     kubectl(['auth', 'can-i', verb, resource, '--as', sa, ...(namespace ? ['-n', namespace] : ['-A'])]).stdout.trim();
-  for (const resource of ['pods', 'namespaces', 'peerauthentications.security.istio.io']) {
+  const readable = ['pods', 'namespaces', 'nodes', 'replicationcontrollers', 'deployments.apps', 'statefulsets.apps', 'daemonsets.apps', 'replicasets.apps', 'jobs.batch', 'cronjobs.batch', 'peerauthentications.security.istio.io'];
+  for (const resource of readable) {
     for (const verb of ['get', 'list', 'watch']) t.equal(can(verb, resource), 'yes', `can ${verb} ${resource}`);
     for (const verb of ['create', 'update', 'patch', 'delete']) t.equal(can(verb, resource), 'no', `cannot ${verb} ${resource}`);
   }
-  for (const resource of ['secrets', 'configmaps', 'deployments', 'validatingwebhookconfigurations']) t.equal(can('get', resource), 'no', `cannot get every ${resource}`);
+  for (const resource of ['secrets', 'configmaps', 'validatingwebhookconfigurations']) t.equal(can('get', resource), 'no', `cannot get every ${resource}`);
   for (const verb of ['get', 'update']) {
     t.equal(can(verb, 'secret/guard-mtls-guard-runtime-tls', 'mtls-guard'), 'yes', `can ${verb} its own Secret`);
     t.equal(can(verb, 'validatingwebhookconfiguration/guard-mtls-guard'), 'yes', `can ${verb} its own webhook configuration`);

@@ -3,6 +3,7 @@ import t from 'tap';
 import { decodePeerAuthentication } from '../../src/engine/decode.js';
 import {
   applicablePolicies,
+  asEnforcedBy,
   governs,
   indexPolicies,
   portMode,
@@ -19,12 +20,16 @@ interface PolicyRow {
   selector?: Record<string, string>;
   mode?: string;
   ports?: Record<string, string>;
+  /** Write `selector: {}` (a selector field with no labels). */
+  emptySelector?: boolean;
 }
 
 interface Row {
   name: string;
   policies: PolicyRow[];
   pod: { ns: string; labels: Record<string, string> };
+  /** Who enforces the pod's mode: istiod's sidecar config (default) or ztunnel (ambient). */
+  dataplane?: 'sidecar' | 'ambient';
   mode: string;
   source: string | null;
   ports?: Record<string, string>;
@@ -35,6 +40,7 @@ interface Row {
 function manifest(row: PolicyRow): unknown {
   const spec: Record<string, unknown> = {};
   if (row.selector) spec['selector'] = { matchLabels: row.selector };
+  if (row.emptySelector) spec['selector'] = {};
   if (row.mode) spec['mtls'] = { mode: row.mode };
   if (row.ports) spec['portLevelMtls'] = Object.fromEntries(Object.entries(row.ports).map(([p, mode]) => [p, { mode }]));
   const metadata: Record<string, unknown> = { name: row.name, namespace: row.ns };
@@ -59,12 +65,13 @@ for (const row of readYaml<Row[]>('test/tables/precedence.yaml')) {
     // Istio's answer must not depend on the order policies arrive in.
     for (const ordered of [policies, [...policies].reverse()]) {
       const index = indexPolicies(ordered, 'istio-system');
-      const applicable = applicablePolicies(index, { namespace: row.pod.ns, labels: row.pod.labels });
-      const resolved = workloadMode(applicable);
+      const dataplane = row.dataplane ?? 'sidecar';
+      const applicable = applicablePolicies(index, { namespace: row.pod.ns, labels: row.pod.labels }, dataplane);
+      const resolved = asEnforcedBy(workloadMode(applicable), dataplane);
       t.equal(resolved.mode, row.mode, 'mode');
       t.equal(resolved.source ? `${resolved.source.namespace}/${resolved.source.name}` : null, row.source, 'source');
       for (const [port, mode] of Object.entries(row.ports ?? {})) {
-        t.equal(portMode(applicable, Number(port)).mode, mode, `port ${port}`);
+        t.equal(asEnforcedBy(portMode(applicable, Number(port)), dataplane).mode, mode, `port ${port}`);
       }
       const governing = ordered
         .filter((p) => governs(p, applicable, scopeOf(p, 'istio-system')))

@@ -91,3 +91,14 @@ export function driftOnDelete(policy: PeerAuthenticationFacts, before: PolicyInd
     ),
   ];
 }
+
+/** SPEC 1.3: fields PeerAuthentication does not have are dropped by the API server; what is left takes effect. */
+export function droppedFieldWarnings(policy: PeerAuthenticationFacts, root: string): RuleFinding[] {
+  if (!policy.droppedFields) return [];
+  const fields = policy.droppedFields.join(', ');
+  return [
+    warning(
+      `PeerAuthentication ${ref(policy)}: ${fields} is not a PeerAuthentication field and the API server drops it, so the policy applies to ${describeScope(policy, root)}`,
+    ),
+  ];
+}
