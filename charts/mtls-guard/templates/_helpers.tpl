@@ -90,6 +90,10 @@ exemptNamespaces:
 {{- end }}
 istioVersion: {{ .Values.config.istioVersion | quote }}
 proxyImages: {{ toJson .Values.config.proxyImages }}
+clusterID: {{ .Values.config.clusterID | quote }}
+{{- with .Values.config.network }}
+network: {{ . | quote }}
+{{- end }}
 {{- end -}}
 
 
