@@ -99,7 +99,6 @@ export async function buildApp(options: AppOptions): Promise<WebhookServer> {
   const app = Fastify({
     loggerInstance: logger,
     logController: new LogController({ disableRequestLogging: true, requestIdLogLabel: 'reqId' }),
-    bodyLimit: BODY_LIMIT,
     requestTimeout: timeoutMs,
     keepAliveTimeout: KEEP_ALIVE_TIMEOUT_MS,
     // A backstop for any socket silent for longer than an idle kept-alive connection may be.
@@ -121,7 +120,7 @@ export async function buildApp(options: AppOptions): Promise<WebhookServer> {
       if (error.code === 'ECONNRESET' || socket.destroyed) return;
       const httpLevel = error.code === 'ERR_HTTP_REQUEST_TIMEOUT' || error.code?.startsWith('HPE_') === true;
       // TLS-level failures (a handshake that times out or fails) have no HTTP to answer in.
-      if (!httpLevel || !socket.writable || connections.responding(socket)) {
+      if (!httpLevel || !socket.writable || connections.answered(socket)) {
         socket.destroy();
         return;
       }
@@ -137,7 +136,7 @@ export async function buildApp(options: AppOptions): Promise<WebhookServer> {
       );
     },
   });
-  connections.attach(app.server, 'secureConnection');
+  connections.watchOn(app.server, 'secureConnection');
 
   const send = (reply: FastifyReply, status: number, body: unknown): FastifyReply => reply.code(status).type('application/json; charset=utf-8').send(body);
 
@@ -157,6 +156,8 @@ export async function buildApp(options: AppOptions): Promise<WebhookServer> {
     connections.requestStarted(request.raw.socket);
     const path = request.url.split('?')[0] as string;
     const method = ROUTES[path as keyof typeof ROUTES];
+    // Answered before the body is read: a body still on its way ends the connection.
+    if (!request.raw.complete) reply.header('connection', 'close');
     if (method === undefined) return notFound(request, reply);
     if (request.method !== method && !(method === 'GET' && request.method === 'HEAD')) {
       const coded = new MethodNotAllowed(method);
@@ -167,16 +168,21 @@ export async function buildApp(options: AppOptions): Promise<WebhookServer> {
     return undefined;
   });
   app.addHook('onSend', async (request, reply) => {
-    connections.responseStarted(request.raw.socket, true);
+    connections.responseStarted(request.raw.socket);
     // Once shutdown begins (the drain delay included), every answer ends its connection: the client opens a
     // new one, which reaches a pod that is staying, instead of reusing one that is about to close under it.
     if (ending()) reply.header('connection', 'close');
   });
-  app.addHook('onResponse', async (request) => {
-    connections.responseStarted(request.raw.socket, false);
+  app.addHook('onResponse', async (request, reply) => {
+    connections.responseEnded(request.raw.socket, reply.getHeader('connection') === 'close');
   });
 
   app.setErrorHandler((error: FastifyError, request, reply) => {
+    // Nobody to answer and nothing refused (a timeout that cut the connection was counted where it fired).
+    if (error.code === 'MTLS_GUARD_CLIENT_GONE') {
+      request.log.debug({ peer: peerOf(request) }, error.message);
+      return reply.code(499).send();
+    }
     const status = error.statusCode ?? 500;
     const known = status < 500 || error.code?.startsWith('MTLS_GUARD_');
     const coded: CodedError = known ? { code: error.code ?? 'MTLS_GUARD_BAD_REQUEST', statusCode: status, message: error.message } : new Internal();
@@ -197,14 +203,14 @@ export async function buildApp(options: AppOptions): Promise<WebhookServer> {
 
   app.get('/readyz', async (_request, reply) => {
     const draining = options.draining?.() === true;
-    const ready = source.ready() && !draining;
+    const ready = source.ready() && !draining && !closing;
     const status = draining ? 'shutting down' : ready ? 'ready' : 'not ready';
     return send(reply, ready ? 200 : 503, { status, resources: source.status() });
   });
 
   app.post<{ Body: { request: AdmissionRequest } }>('/validate', { schema: { body: ADMISSION_REVIEW_SCHEMA } }, async (request, reply) => {
     const started = process.hrtime.bigint();
-    const outcome = await judgeRequest(request.body.request, source, policy);
+    const outcome = await judgeRequest(request.body.request, source, policy, peerOf(request));
     const seconds = Number(process.hrtime.bigint() - started) / 1e9;
     const review = outcome.request;
     const line = {
@@ -247,15 +253,19 @@ export async function buildApp(options: AppOptions): Promise<WebhookServer> {
   // Fastify server itself listens on an abstract Unix socket that nothing else can reach: Node starts its
   // request and header timeouts only for a listening server.
   const acceptor = createServer({ allowHalfOpen: true, noDelay: true }, (socket) => app.server.emit('connection', socket));
+  connections.admitOn(acceptor, 'connection');
+  // Out of file descriptors or memory while accepting: say so, and keep serving the connections open.
+  acceptor.on('error', (error: NodeJS.ErrnoException) => logger.error({ err: { message: error.message, code: error.code } }, 'accepting connections failed'));
   return {
     app: app as unknown as FastifyInstance<HttpsServer>,
     server: app.server as HttpsServer,
     listen: async (port, host) => {
       await app.listen({ path: `\0mtls-guard-${process.pid}-${randomUUID()}`, listenTextResolver: () => 'webhook server ready for the acceptor' });
       await new Promise<void>((resolve, reject) => {
-        acceptor.once('error', reject);
+        const failed = (error: Error): void => reject(error);
+        acceptor.prependOnceListener('error', failed);
         acceptor.listen(port, host, () => {
-          acceptor.off('error', reject);
+          acceptor.off('error', failed);
           resolve();
         });
       });
@@ -271,7 +281,6 @@ export async function buildApp(options: AppOptions): Promise<WebhookServer> {
       const ended = acceptor.listening ? new Promise<void>((resolve) => acceptor.close(() => resolve())) : Promise.resolve();
       await new Promise((resolve) => setTimeout(resolve, IDLE_GRACE_MS));
       const cut = setTimeout(() => app.server.closeAllConnections(), CLOSE_GRACE_MS);
-      app.server.closeIdleConnections();
       await app.close();
       await ended;
       clearTimeout(cut);

@@ -12,6 +12,8 @@ export interface BodyHold {
 interface Hold extends BodyHold {
   bytes: number;
   released: boolean;
+  /** Still arriving: only such a body can give way (one already read is being parsed; its memory stays held). */
+  arriving: boolean;
   readonly abort: () => void;
 }
 
@@ -41,7 +43,7 @@ export class BodyBudget {
 
   /** A new body from `peer`; `abort` is called if it must give way to a smaller peer. */
   open(peer: string, abort: () => void): BodyHold {
-    const hold: Hold = { peer, bytes: 0, released: false, abort };
+    const hold: Hold = { peer, bytes: 0, released: false, arriving: true, abort };
     let usage = this.#peers.get(peer);
     if (!usage) {
       usage = { bytes: 0, holds: new Set() };
@@ -61,7 +63,7 @@ export class BodyBudget {
       const victim = this.#largestOther(hold.peer);
       if (!victim || victim.bytes <= usage.bytes + bytes) return false;
       let largest: Hold | undefined;
-      for (const candidate of victim.holds) if (!largest || candidate.bytes > largest.bytes) largest = candidate;
+      for (const candidate of victim.holds) if (candidate.arriving && (!largest || candidate.bytes > largest.bytes)) largest = candidate;
       if (!largest) return false;
       this.release(largest);
       largest.abort();
@@ -70,6 +72,11 @@ export class BodyBudget {
     usage.bytes += bytes;
     this.#used += bytes;
     return true;
+  }
+
+  /** The whole body has arrived: its bytes stay held until release(), and it no longer gives way to others. */
+  arrived(body: BodyHold): void {
+    (body as Hold).arriving = false;
   }
 
   /** The body is parsed, refused or gone: its bytes are free again. Idempotent. */
@@ -85,10 +92,12 @@ export class BodyBudget {
     if (usage.holds.size === 0) this.#peers.delete(hold.peer);
   }
 
+  /** The other peer holding the most that still has a body arriving. */
   #largestOther(peer: string): PeerUsage | undefined {
     let largest: PeerUsage | undefined;
     for (const [name, usage] of this.#peers) {
-      if (name !== peer && usage.bytes > 0 && (!largest || usage.bytes > largest.bytes)) largest = usage;
+      if (name === peer || usage.bytes === 0 || (largest && usage.bytes <= largest.bytes)) continue;
+      if ([...usage.holds].some((h) => h.arriving)) largest = usage;
     }
     return largest;
   }

@@ -1,11 +1,11 @@
 /**
  * The webhook's connections, by peer address: how many each peer may hold (fairly, when all together reach
- * the limit), a deadline for a connection's first request (a client that completes the handshake and sends
- * nothing is closed), and whether a response is on its way (so a client error is answered only where HTTP
- * can still be written).
+ * the limit), counted as they are accepted (before any TLS handshake); a deadline for a connection's first
+ * request (a client that completes the handshake and sends nothing is closed); and whether a response is on
+ * its way or has ended the connection, so that a client error is answered only where HTTP can still be
+ * written, and never a second time.
  */
-import type { Server } from 'node:net';
-import type { Socket } from 'node:net';
+import type { Server, Socket } from 'node:net';
 
 export interface ConnectionLimits {
   /** Connections one peer address may hold. */
@@ -17,9 +17,10 @@ export interface ConnectionLimits {
 }
 
 interface SocketState {
-  peer: string;
   firstRequest?: NodeJS.Timeout;
   responding: boolean;
+  /** Its last answer said Connection: close: nothing more is answered on it. */
+  finished: boolean;
 }
 
 export type ConnectionRefusal = 'peer-limit' | 'total-limit' | 'silent';
@@ -34,9 +35,14 @@ export class ConnectionGuard {
     this.#limits = limits;
   }
 
-  /** Watch `server`'s connections: `event` is 'connection' for plain HTTP, 'secureConnection' for TLS. */
-  attach(server: Server, event: 'connection' | 'secureConnection'): void {
-    server.on(event, (socket: Socket) => this.#accept(socket));
+  /** Count and limit `server`'s connections by peer as they are accepted. */
+  admitOn(server: Server, event: 'connection'): void {
+    server.on(event, (socket: Socket) => this.#admit(socket));
+  }
+
+  /** Watch the connections that carry HTTP: 'connection' for plain HTTP, 'secureConnection' for TLS. */
+  watchOn(server: Server, event: 'connection' | 'secureConnection'): void {
+    server.on(event, (socket: Socket) => this.#watch(socket));
   }
 
   get open(): number {
@@ -54,19 +60,28 @@ export class ConnectionGuard {
       clearTimeout(state.firstRequest);
       state.firstRequest = undefined;
     }
+    state.finished = false;
   }
 
-  responseStarted(socket: Socket, started: boolean): void {
+  responseStarted(socket: Socket): void {
     const state = this.#sockets.get(socket);
-    if (state) state.responding = started;
+    if (state) state.responding = true;
   }
 
-  /** Is a response being written on this connection (so no other HTTP may be written into it)? */
-  responding(socket: Socket): boolean {
-    return this.#sockets.get(socket)?.responding === true;
+  responseEnded(socket: Socket, closing: boolean): void {
+    const state = this.#sockets.get(socket);
+    if (!state) return;
+    state.responding = false;
+    state.finished = closing;
   }
 
-  #accept(socket: Socket): void {
+  /** May nothing more be written on this connection (a response is being written, or the last one closed it)? */
+  answered(socket: Socket): boolean {
+    const state = this.#sockets.get(socket);
+    return state !== undefined && (state.responding || state.finished);
+  }
+
+  #admit(socket: Socket): void {
     const peer = socket.remoteAddress ?? 'unknown';
     const refusal = this.#refusal(peer);
     if (refusal) {
@@ -74,21 +89,26 @@ export class ConnectionGuard {
       socket.destroy();
       return;
     }
-    const state: SocketState = { peer, responding: false };
-    state.firstRequest = setTimeout(() => {
-      this.onRefused(peer, 'silent');
-      socket.destroy();
-    }, this.#limits.firstRequestMs);
-    state.firstRequest.unref();
-    this.#sockets.set(socket, state);
     this.#open += 1;
     this.#peers.set(peer, this.connectionsOf(peer) + 1);
     socket.once('close', () => {
-      if (state.firstRequest) clearTimeout(state.firstRequest);
       this.#open -= 1;
       const left = this.connectionsOf(peer) - 1;
       if (left > 0) this.#peers.set(peer, left);
       else this.#peers.delete(peer);
+    });
+  }
+
+  #watch(socket: Socket): void {
+    const state: SocketState = { responding: false, finished: false };
+    state.firstRequest = setTimeout(() => {
+      this.onRefused(socket.remoteAddress ?? 'unknown', 'silent');
+      socket.destroy();
+    }, this.#limits.firstRequestMs);
+    state.firstRequest.unref();
+    this.#sockets.set(socket, state);
+    socket.once('close', () => {
+      if (state.firstRequest) clearTimeout(state.firstRequest);
     });
   }
 

@@ -14,6 +14,8 @@ export const HeadersTooLarge = createError('MTLS_GUARD_HEADERS_TOO_LARGE', 'requ
 export const Internal = createError('MTLS_GUARD_INTERNAL', 'internal error', 500);
 export const Busy = createError('MTLS_GUARD_BUSY', '%s', 503);
 export const NotJudged = createError('MTLS_GUARD_NOT_JUDGED', '%s', 503);
+/** The client went away before its request was complete: there is no one to answer, and nothing was refused. */
+export const ClientGone = createError('MTLS_GUARD_CLIENT_GONE', 'the client went away before its request was complete', 499);
 
 export interface CodedError {
   code: string;

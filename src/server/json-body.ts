@@ -6,7 +6,7 @@
 import type { IncomingMessage } from 'node:http';
 import { Worker } from 'node:worker_threads';
 import type { BodyBudget } from './body-budget.js';
-import { BodyTooLarge, Busy, NotAdmissionReview } from './http-errors.js';
+import { BodyTooLarge, Busy, ClientGone, NotAdmissionReview } from './http-errors.js';
 import { parseJson } from './json-parse.js';
 import type { ParseAnswer, ParseRequest } from './parse-worker.js';
 
@@ -57,6 +57,7 @@ export class LargeBodyParser {
     const worker = this.#worker;
     this.#worker = undefined;
     await worker?.terminate();
+    this.#settle((task) => task.reject(new ClientGone()));
   }
 
   #next(): void {
@@ -69,7 +70,11 @@ export class LargeBodyParser {
     if (queue.length > 0) this.#waiting.set(peer, queue);
     this.#current = task;
     const request: ParseRequest = { id: ++this.#nextId, body: task.body };
-    this.#spawned().postMessage(request, [task.body]);
+    try {
+      this.#spawned().postMessage(request, [task.body]);
+    } catch (error) {
+      this.#settle((current) => current.reject(new NotAdmissionReview(`request body could not be handed to the parser: ${(error as Error).message}`)));
+    }
   }
 
   #settle(settle: (task: Task) => void): void {
@@ -155,10 +160,11 @@ export function readJsonBody(reader: BodyReader, peer: string, payload: Incoming
       if (settled) return;
       finish();
       reader.budget.release(hold);
-      reject(new Busy('the client went away before its body was complete'));
+      reject(new ClientGone());
     };
     const onEnd = (): void => {
       if (settled) return;
+      reader.budget.arrived(hold);
       if (refused) {
         finish();
         reject(refusal(refused, reader.budget.perPeer));

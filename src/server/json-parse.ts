@@ -2,20 +2,23 @@
 import { NotAdmissionReview } from './http-errors.js';
 
 /**
- * JSON objects and arrays (outside strings) a body may hold. Each costs at least three bytes (`{},`) of the
- * object or oldObject, together at most 3 MiB + 3 MiB as the API server accepts them: two million. Past it a
- * body is refused before parsing, which could otherwise take gigabytes (8 MiB of `[{},{},...]`).
+ * JSON values (members and elements, objects and arrays among them) a body may hold. An object the API server
+ * can store is at most 1.5 MiB in etcd (its default), and a value costs at least three bytes there (`"",`): an
+ * AdmissionReview's object and oldObject hold at most about a million together. Past it a body is refused
+ * before parsing: parsing 8 MiB of `[{},{},...]` takes gigabytes, and copying millions of parsed values onto
+ * the event loop would hold /healthz for seconds.
  */
-export const MAX_CONTAINERS = 2_000_000;
+export const MAX_VALUES = 1_000_000;
 
 const QUOTE = 0x22;
 const BACKSLASH = 0x5c;
 const OPEN_BRACE = 0x7b;
 const OPEN_BRACKET = 0x5b;
+const COMMA = 0x2c;
 
-/** More than `limit` JSON objects and arrays outside strings? String contents never count. */
-export function holdsMoreContainers(text: string, limit: number): boolean {
-  let count = 0;
+/** More than `limit` JSON values? Counted as objects, arrays and separating commas outside strings; string contents never count. */
+export function holdsMoreValues(text: string, limit: number): boolean {
+  let count = 1;
   let inString = false;
   for (let i = 0; i < text.length; i++) {
     const c = text.charCodeAt(i);
@@ -24,7 +27,7 @@ export function holdsMoreContainers(text: string, limit: number): boolean {
       else if (c === QUOTE) inString = false;
     } else if (c === QUOTE) {
       inString = true;
-    } else if ((c === OPEN_BRACE || c === OPEN_BRACKET) && ++count > limit) {
+    } else if ((c === OPEN_BRACE || c === OPEN_BRACKET || c === COMMA) && ++count > limit) {
       return true;
     }
   }

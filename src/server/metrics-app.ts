@@ -21,7 +21,8 @@ export async function buildMetricsApp(metrics: Metrics, logger: Logger, timeoutM
     metrics.refusedConnections.inc({ reason });
     logger.warn({ peer, reason, port: 'metrics' }, 'connection closed');
   });
-  connections.attach(app.server, 'connection');
+  connections.admitOn(app.server, 'connection');
+  connections.watchOn(app.server, 'connection');
   app.addHook('onRequest', async (request) => connections.requestStarted(request.raw.socket));
   app.get('/metrics', async (_request, reply) => reply.type(metrics.registry.contentType).send(await metrics.registry.metrics()));
   app.setNotFoundHandler((_request, reply) => reply.code(404).type('text/plain').send('not found\n'));

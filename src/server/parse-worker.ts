@@ -5,7 +5,7 @@
  */
 import { parentPort } from 'node:worker_threads';
 import { admissionEnvelope, describeSchemaErrors, validateAdmissionReview } from './admission-review.js';
-import { holdsMoreContainers, MAX_CONTAINERS, parseJson } from './json-parse.js';
+import { holdsMoreValues, MAX_VALUES, parseJson } from './json-parse.js';
 
 export interface ParseRequest {
   id: number;
@@ -18,8 +18,8 @@ parentPort?.on('message', ({ id, body }: ParseRequest) => {
   let answer: ParseAnswer;
   try {
     const text = Buffer.from(body).toString('utf8');
-    if (holdsMoreContainers(text, MAX_CONTAINERS)) {
-      answer = { id, error: `request body holds more than ${MAX_CONTAINERS} JSON objects and arrays: more than any object the API server accepts` };
+    if (holdsMoreValues(text, MAX_VALUES)) {
+      answer = { id, error: `request body holds more than ${MAX_VALUES} JSON values: more than any object the API server can store` };
     } else {
       const value = parseJson(text);
       answer = validateAdmissionReview(value)

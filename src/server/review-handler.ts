@@ -53,8 +53,8 @@ export async function handleReview(body: unknown, source: StateSource, policy: P
   return judgeRequest(parsed.request, source, policy);
 }
 
-/** Judge the request of a valid AdmissionReview. */
-export async function judgeRequest(request: AdmissionRequest, source: StateSource, policy: Policy): Promise<JudgedOutcome> {
+/** Judge the request of a valid AdmissionReview; `peer` (the client's address) shares out waits for namespaces. */
+export async function judgeRequest(request: AdmissionRequest, source: StateSource, policy: Policy, peer?: string): Promise<JudgedOutcome> {
   const checked = classify(apiVersionOf(request.kind), request.kind.kind);
   if (!checked || (checked === 'Namespace' && request.operation !== 'UPDATE') || request.operation === 'CONNECT') {
     return { kind: 'answer', body: respond(request.uid, []), request, findings: [], decision: 'skip' };
@@ -66,7 +66,7 @@ export async function judgeRequest(request: AdmissionRequest, source: StateSourc
     return { kind: 'unavailable', error: NOT_SYNCED_MESSAGE, request };
   }
   const waitForNamespace = source.namespaceArrival && checked !== 'PeerAuthentication' && checked !== 'Namespace' && request.namespace && !source.state.namespace(request.namespace);
-  if (waitForNamespace && !(await source.namespaceArrival?.(request.namespace as string, NAMESPACE_WAIT_MS))) {
+  if (waitForNamespace && !(await source.namespaceArrival?.(request.namespace as string, NAMESPACE_WAIT_MS, peer))) {
     // Created a moment ago and not seen through the watch yet: its labels are unknown, so do not guess.
     return { kind: 'unavailable', error: `namespace ${request.namespace} is not in mtls-guard's cache yet; retry in a few seconds`, request };
   }

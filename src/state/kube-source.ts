@@ -60,15 +60,16 @@ function keyOf(object: unknown): string | undefined {
   return typeof metadata.namespace === 'string' && metadata.namespace ? `${metadata.namespace}/${metadata.name}` : metadata.name;
 }
 
-/** Reviews that may wait at once for a namespace not cached yet; more are answered 503 at once. */
-const MAX_NAMESPACE_WAITERS = 64;
+/** Reviews that may wait at once for a namespace not cached yet, in all and per peer; more are answered 503 at once. */
+const MAX_NAMESPACE_WAITERS = 256;
+const MAX_NAMESPACE_WAITERS_PER_PEER = 16;
 
 export class KubeStateSource implements StateSource {
   readonly state = new MemoryState();
   readonly description: string;
   readonly live = true;
   readonly #reflectors: Record<string, Reflector>;
-  readonly #arrivals = new NamespaceArrivals(MAX_NAMESPACE_WAITERS);
+  readonly #arrivals = new NamespaceArrivals(MAX_NAMESPACE_WAITERS, MAX_NAMESPACE_WAITERS_PER_PEER);
   #staging: NodeJS.Timeout | undefined;
 
   /** `rootNamespace`: where the injector's istio-sidecar-injector ConfigMap is read (SPEC 1.2). */
@@ -250,9 +251,9 @@ export class KubeStateSource implements StateSource {
     await Promise.all(Object.values(this.#reflectors).map((r) => r.stop()));
   }
 
-  namespaceArrival(name: string, timeoutMs: number): Promise<boolean> {
+  namespaceArrival(name: string, timeoutMs: number, peer?: string): Promise<boolean> {
     if (this.state.namespace(name)) return Promise.resolve(true);
-    return this.#arrivals.wait(name, timeoutMs);
+    return this.#arrivals.wait(name, timeoutMs, peer);
   }
 
   ready(): boolean {

@@ -11,7 +11,7 @@ export interface StateSource {
   /** True when the state mirrors a live cluster: something missing from it may simply not have arrived yet. */
   readonly live: boolean;
   /** Live sources: resolves true once the namespace is in the state, false if it has not arrived within the time. */
-  namespaceArrival?(name: string, timeoutMs: number): Promise<boolean>;
+  namespaceArrival?(name: string, timeoutMs: number, peer?: string): Promise<boolean>;
   /** True once every resource has been listed and is being watched. */
   ready(): boolean;
   /** Per-resource sync state and object counts, for /readyz and metrics. */

@@ -6,7 +6,7 @@
  *
  * Replay a run: FUZZ_SEED=<seed printed below> (FUZZ_COUNT, FUZZ_SECONDS change its size).
  */
-import { MAX_CONTAINERS } from '../../src/server/json-parse.js';
+import { MAX_VALUES } from '../../src/server/json-parse.js';
 import { connect as tcpConnect, type Socket } from 'node:net';
 import { readFileSync } from 'node:fs';
 import t from 'tap';
@@ -280,7 +280,7 @@ t.test('memory amplification: four maximum-size bodies of tiny JSON values at on
   clearInterval(sampler);
   t.comment(`4 x ${body.length} bytes: ${results.map((r) => `${r.response?.status ?? r.outcome} in ${Math.round(r.ms)} ms`).join(', ')}; RSS ${(before / MiB).toFixed(0)} -> peak ${(peak / MiB).toFixed(0)} MiB`);
   t.same(results.map((r) => r.response?.status), Array(4).fill(400), 'each is refused with 400 before parsing');
-  for (const r of results) t.match(r.response?.body.toString() ?? '', `more than ${MAX_CONTAINERS} JSON objects and arrays`, 'naming the limit');
+  for (const r of results) t.match(r.response?.body.toString() ?? '', `more than ${MAX_VALUES} JSON values`, 'naming the limit');
   t.equal(webhook.exit(), undefined, 'the webhook process is still running');
   // Found before the fix: about 250 MiB of memory per maximum-size body; four at once took the process past the
   // chart's 512 Mi container limit, where it would be OOM-killed.

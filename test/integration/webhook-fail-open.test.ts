@@ -175,6 +175,17 @@ t.test('/healthz answers within a second while two senders push the largest revi
   t.ok(answered.length >= 2 && answered.every((s) => s === 200), 'the large reviews were judged');
 });
 
+t.test('a body with more values than any storable object is refused before it is parsed, not copied onto the event loop', async (t) => {
+  const labels: Record<string, string> = {};
+  for (let i = 0; i < 1_100_000; i++) labels[`k${i}`] = '';
+  const body = JSON.stringify(admissionReview({ ...legacyPod('huge'), metadata: { name: 'huge', namespace: 'legacy', labels } }));
+  const started = performance.now();
+  const refused = await post(body);
+  t.comment(`a ${(body.length / 1048576).toFixed(1)} MiB review with 1,100,000 labels: ${refused.status} in ${Math.round(performance.now() - started)} ms`);
+  t.equal(refused.status, 400);
+  t.match(refused.json?.error, /more than 1000000 JSON values/);
+});
+
 t.test('every refused request is logged once, with the peer and the uid when known, and counted', async (t) => {
   const before = await scrape(webhook.metricsPort, 'mtls_guard_rejected_requests_total');
   const bad = admissionReview(legacyPod('bad'));

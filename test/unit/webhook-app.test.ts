@@ -9,7 +9,7 @@ import { DEFAULT_CONFIG, policyFor } from '../../src/config/config.js';
 import { buildApp, type WebhookServer } from '../../src/server/app.js';
 import { BodyBudget } from '../../src/server/body-budget.js';
 import { BODY_LIMIT } from '../../src/server/json-body.js';
-import { holdsMoreContainers } from '../../src/server/json-parse.js';
+import { holdsMoreValues } from '../../src/server/json-parse.js';
 import { Metrics } from '../../src/server/metrics.js';
 import { checkPair } from '../../src/server/tls.js';
 import { FileStateSource } from '../../src/state/file-source.js';
@@ -120,10 +120,12 @@ t.test('the body budget is fair between peers: the largest holder gives way, nev
   t.equal(budget.used, 50);
 });
 
-t.test('the large-body guard counts objects and arrays outside strings only', async (t) => {
-  t.notOk(holdsMoreContainers(JSON.stringify({ a: '{['.repeat(1000) }), 10), 'braces in a string do not count');
-  t.ok(holdsMoreContainers(JSON.stringify({ a: [[], [], {}, {}] }), 4), 'five containers are more than four');
-  t.notOk(holdsMoreContainers(JSON.stringify({ a: ['\\"{', { b: '\\\\' }] }), 3), 'escaped quotes and backslashes keep the string state');
+t.test('the large-body guard counts values outside strings only', async (t) => {
+  t.notOk(holdsMoreValues(JSON.stringify({ a: '{[,'.repeat(1000) }), 10), 'braces and commas in a string do not count');
+  t.ok(holdsMoreValues(JSON.stringify({ a: [[], [], {}, {}] }), 5), 'the document, a, and four containers are more than five');
+  t.notOk(holdsMoreValues(JSON.stringify({ a: [1, 2, 3] }), 5), 'three numbers in a list: five values');
+  t.ok(holdsMoreValues(JSON.stringify({ a: [1, 2, 3, 4] }), 5), 'four: more than five');
+  t.notOk(holdsMoreValues(JSON.stringify({ a: ['\\",{', { b: '\\\\' }] }), 5), 'escaped quotes and backslashes keep the string state');
 });
 
 t.test('a review waiting for a namespace wakes when it arrives, gives up at its deadline, and waiters are bounded', async (t) => {
@@ -142,4 +144,23 @@ t.test('a review waiting for a namespace wakes when it arrives, gives up at its 
   arrivals.arrived('y');
   t.same(await Promise.all([a, b]), [true, true]);
   t.equal(arrivals.waiting, 0);
+  const shared = new NamespaceArrivals(10, 2);
+  const hog = [shared.wait('n1', 200, '10.0.0.9'), shared.wait('n2', 200, '10.0.0.9')];
+  t.equal(await shared.wait('n3', 200, '10.0.0.9'), false, 'a peer past its share is turned away');
+  const other = shared.wait('n4', 200, '10.0.0.1');
+  shared.arrived('n4');
+  t.equal(await other, true, 'while another peer still gets a slot');
+  await Promise.all(hog);
+});
+
+t.test('a body that has fully arrived never gives way: its memory is still held until parsed', async (t) => {
+  const budget = new BodyBudget(100, 80);
+  const aborted: string[] = [];
+  const parsed = budget.open('10.0.0.9', () => aborted.push('parsed'));
+  t.ok(budget.grow(parsed, 70));
+  budget.arrived(parsed);
+  const small = budget.open('10.0.0.1', () => aborted.push('small'));
+  t.notOk(budget.grow(small, 40), 'nothing arriving to evict: the newcomer is refused');
+  t.same(aborted, []);
+  t.equal(budget.used, 70);
 });
