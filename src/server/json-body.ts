@@ -24,6 +24,13 @@ export const LARGE_BODY_BYTES = 256 * 1024;
 /** The worker's heap: a body that needs more to parse is no review the API server sends. */
 const WORKER_HEAP_MB = 256;
 
+/**
+ * A worker idle this long is stopped: the memory it grew to parse a large body goes back to the system at
+ * once, where a live worker's heap would keep the process's RSS high. Large bodies are rare; starting a new
+ * worker costs tens of milliseconds.
+ */
+const WORKER_IDLE_MS = 1000;
+
 interface Task {
   body: ArrayBuffer;
   resolve: (value: unknown) => void;
@@ -34,6 +41,7 @@ interface Task {
 export class LargeBodyParser {
   readonly #waiting = new Map<string, Task[]>();
   #worker: Worker | undefined;
+  #idle: NodeJS.Timeout | undefined;
   #current: Task | undefined;
   #nextId = 0;
 
@@ -54,6 +62,7 @@ export class LargeBodyParser {
   }
 
   async close(): Promise<void> {
+    clearTimeout(this.#idle);
     const worker = this.#worker;
     this.#worker = undefined;
     await worker?.terminate();
@@ -62,7 +71,11 @@ export class LargeBodyParser {
 
   #next(): void {
     const first = this.#waiting.entries().next();
-    if (first.done) return;
+    if (first.done) {
+      this.#stopWhenIdle();
+      return;
+    }
+    clearTimeout(this.#idle);
     const [peer, queue] = first.value;
     const task = queue.shift() as Task;
     // The peer goes to the back of the line.
@@ -77,6 +90,17 @@ export class LargeBodyParser {
     }
   }
 
+  #stopWhenIdle(): void {
+    clearTimeout(this.#idle);
+    this.#idle = setTimeout(() => {
+      const worker = this.#worker;
+      if (!worker || this.#current) return;
+      this.#worker = undefined;
+      void worker.terminate();
+    }, WORKER_IDLE_MS);
+    this.#idle.unref();
+  }
+
   #settle(settle: (task: Task) => void): void {
     const task = this.#current;
     this.#current = undefined;
@@ -86,7 +110,9 @@ export class LargeBodyParser {
 
   #spawned(): Worker {
     if (this.#worker) return this.#worker;
-    const worker = new Worker(new URL('./parse-worker.js', import.meta.url), { resourceLimits: { maxOldGenerationSizeMb: WORKER_HEAP_MB } });
+    const worker = new Worker(new URL('./parse-worker.js', import.meta.url), {
+      resourceLimits: { maxOldGenerationSizeMb: WORKER_HEAP_MB, maxYoungGenerationSizeMb: 16 },
+    });
     worker.unref();
     worker.on('message', (answer: ParseAnswer) =>
       this.#settle((task) => ('error' in answer ? task.reject(new NotAdmissionReview(answer.error)) : task.resolve(answer.value))),

@@ -35,7 +35,6 @@ export class NamespaceArrivals {
         resolve(arrived);
       };
       const timer = setTimeout(() => settle(false), timeoutMs);
-      timer.unref();
       waiters.add(settle);
       this.#count += 1;
     });
