@@ -157,9 +157,10 @@ export async function buildApp(options: AppOptions): Promise<WebhookServer> {
     const path = request.url.split('?')[0] as string;
     const method = ROUTES[path as keyof typeof ROUTES];
     // Answered before the body is read: a body still on its way ends the connection.
-    if (!request.raw.complete) reply.header('connection', 'close');
-    if (method === undefined) return notFound(request, reply);
+    const early = (): FastifyReply => (request.raw.complete ? reply : reply.header('connection', 'close'));
+    if (method === undefined) return notFound(request, early());
     if (request.method !== method && !(method === 'GET' && request.method === 'HEAD')) {
+      early();
       const coded = new MethodNotAllowed(method);
       refused({ peer: peerOf(request), status: 405, code: coded.code, reason: coded.message, path }, request.log);
       return send(reply.header('allow', method), 405, errorBody(coded));
