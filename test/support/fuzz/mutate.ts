@@ -231,12 +231,15 @@ const any = (): Expectation => ({ statuses: [200, 400], mayClose: false, sameVer
 const bad = (mayClose = false): Expectation => ({ statuses: [400], mayClose, sameVerdict: false });
 /**
  * Over the limit: 413. Large bodies may also meet the client's share of the body budget used up by its other
- * large bodies in flight (the fuzzer is one peer sending many at once): 503, retryable, never a verdict.
+ * large bodies in flight (the fuzzer is one peer sending many at once): 503, retryable, never a verdict, and the
+ * connection closed.
  */
 const sized = (bytes: number, sameVerdict = false): Expectation => {
-  if (bytes > LIMIT) return { statuses: [413], mayClose: true, sameVerdict: false };
-  const busy: number[] = bytes > LARGE_BODY_BYTES ? [503] : [];
-  return { statuses: [...(sameVerdict ? [200] : [200, 400]), ...busy], mayClose: false, sameVerdict };
+  // Past the limit: 413, or 503 when the fuzzer's other bodies in flight used up its share first.
+  if (bytes > LIMIT) return { statuses: [413, 503], mayClose: true, sameVerdict: false };
+  const large = bytes > LARGE_BODY_BYTES;
+  // A refused body's connection closes at once, so its client may see the close before the 503.
+  return { statuses: [...(sameVerdict ? [200] : [200, 400]), ...(large ? [503] : [])], mayClose: large, sameVerdict };
 };
 
 /** The size of the largest huge-string and huge-array cases under the limit: enough to exercise the large-body path. */
