@@ -14,6 +14,14 @@ export interface ConnectionLimits {
   total: number;
   /** A new connection must start a request within this time. */
   firstRequestMs: number;
+  /** New connections a peer may open in a burst, and per second after it: each costs a TLS handshake. */
+  burst?: number;
+  perSecond?: number;
+}
+
+interface Bucket {
+  tokens: number;
+  at: number;
 }
 
 interface SocketState {
@@ -23,12 +31,13 @@ interface SocketState {
   finished: boolean;
 }
 
-export type ConnectionRefusal = 'peer-limit' | 'total-limit' | 'silent';
+export type ConnectionRefusal = 'peer-limit' | 'total-limit' | 'rate-limit' | 'silent';
 
 export class ConnectionGuard {
   readonly #limits: ConnectionLimits;
   readonly #sockets = new WeakMap<Socket, SocketState>();
   readonly #peers = new Map<string, number>();
+  readonly #buckets = new Map<string, Bucket>();
   #open = 0;
 
   constructor(limits: ConnectionLimits, private readonly onRefused: (peer: string, why: ConnectionRefusal) => void) {
@@ -112,7 +121,24 @@ export class ConnectionGuard {
     });
   }
 
+  /** Take one new-connection token from the peer's bucket; false when it is empty. */
+  #take(peer: string): boolean {
+    const { burst, perSecond } = this.#limits;
+    if (burst === undefined || perSecond === undefined) return true;
+    const now = performance.now();
+    const bucket = this.#buckets.get(peer) ?? { tokens: burst, at: now };
+    bucket.tokens = Math.min(burst, bucket.tokens + ((now - bucket.at) / 1000) * perSecond);
+    bucket.at = now;
+    // Full buckets of peers without connections are forgotten, so the map stays as small as the set of clients.
+    if (this.#buckets.size > 10_000) for (const [name, b] of this.#buckets) if (b.tokens >= burst && !this.#peers.has(name)) this.#buckets.delete(name);
+    this.#buckets.set(peer, bucket);
+    if (bucket.tokens < 1) return false;
+    bucket.tokens -= 1;
+    return true;
+  }
+
   #refusal(peer: string): ConnectionRefusal | undefined {
+    if (!this.#take(peer)) return 'rate-limit';
     const held = this.connectionsOf(peer);
     if (held >= this.#limits.perPeer) return 'peer-limit';
     if (this.#open >= this.#limits.total) {
