@@ -26,9 +26,9 @@ export const BODY_BUDGET = { total: 64 * 1024 * 1024, perPeer: BODY_LIMIT + 8 * 
 
 /**
  * The API server opens as many connections as it has reviews in flight, and keeps them; an HA control plane is a
- * few peers. New connections beyond a burst of 512 are let in at 128 a second per peer: each costs a handshake.
+ * few peers. New connections beyond a burst of 1,024 are let in at 128 a second per peer: each costs a handshake.
  */
-export const CONNECTION_LIMITS: Omit<ConnectionLimits, 'firstRequestMs'> = { perPeer: 512, total: 4096, burst: 512, perSecond: 128 };
+export const CONNECTION_LIMITS: Omit<ConnectionLimits, 'firstRequestMs'> = { perPeer: 512, total: 4096, burst: 1024, perSecond: 128 };
 
 /** Longer than any client's idle timeout (Go's default is 90 s), so the client, never we, closes an idle connection. */
 export const KEEP_ALIVE_TIMEOUT_MS = 120_000;
