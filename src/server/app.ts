@@ -19,8 +19,6 @@ import type { Metrics } from './metrics.js';
 import { judgeRequest } from './review-handler.js';
 import { TLS_OPTIONS, type KeyPair } from './tls.js';
 
-export { BODY_LIMIT };
-
 /** Request bodies held in memory at once across all peers, and by one peer: one largest review and then some. */
 export const BODY_BUDGET = { total: 64 * 1024 * 1024, perPeer: BODY_LIMIT + 8 * 1024 * 1024 };
 

@@ -37,11 +37,7 @@ const plane = await startControlPlane();
 t.teardown(() => plane.stop());
 const ca = readFileSync(plane.caFile, 'utf8');
 
-const must = (args: string[], input?: string): string => {
-  const run = plane.kubectl(args, input);
-  if (run.code !== 0) throw new Error(`kubectl ${args.join(' ')}: ${run.stderr}`);
-  return run.stdout;
-};
+const must = plane.must;
 
 /** The API server over HTTPS with the admin token: asynchronous, so the load generator never stalls. */
 function api(method: string, path: string, body?: unknown, contentType = 'application/json'): Promise<{ status: number; json: any }> {

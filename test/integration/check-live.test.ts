@@ -16,11 +16,7 @@ t.setTimeout(300_000);
 
 const plane = await startControlPlane();
 t.teardown(() => plane.stop());
-const must = (args: string[], input?: string): string => {
-  const run = plane.kubectl(args, input);
-  if (run.code !== 0) throw new Error(`kubectl ${args.join(' ')}: ${run.stderr}`);
-  return run.stdout;
-};
+const must = plane.must;
 
 const scratch = mkdtempSync(join(tmpdir(), 'mtls-guard-check-live-'));
 t.teardown(() => rmSync(scratch, { recursive: true, force: true }));

@@ -44,11 +44,7 @@ interface GitlabJob {
 
 const plane = await startControlPlane();
 t.teardown(() => plane.stop());
-const must = (args: string[], input?: string): string => {
-  const run = plane.kubectl(args, input);
-  if (run.code !== 0) throw new Error(`kubectl ${args.join(' ')}: ${run.stderr}`);
-  return run.stdout;
-};
+const must = plane.must;
 must(['apply', '-f', '-'], readFileSync(repoPath('test/e2e/peerauthentication-crd.yaml'), 'utf8'));
 must(['apply', '-f', '-'], 'apiVersion: v1\nkind: Namespace\nmetadata: { name: shop, labels: { istio-injection: enabled } }\n---\napiVersion: v1\nkind: Namespace\nmetadata: { name: istio-system }\n');
 must(['wait', '--for=condition=Established', 'crd/peerauthentications.security.istio.io', '--timeout=60s']);

@@ -67,11 +67,7 @@ for (const name of readdirSync(root).sort()) {
 t.test('live state: the webhook list-watching a real API server agrees with check, controllers included', async (t) => {
   const plane = await startControlPlane();
   t.teardown(() => plane.stop());
-  const must = (args: string[], input?: string): string => {
-    const run = plane.kubectl(args, input);
-    if (run.code !== 0) throw new Error(`kubectl ${args.join(' ')}: ${run.stderr}`);
-    return run.stdout;
-  };
+  const must = plane.must;
   must(['apply', '-f', repoPath('test/e2e/peerauthentication-crd.yaml')]);
   must(['wait', '--for=condition=Established', 'crd/peerauthentications.security.istio.io', '--timeout=60s']);
   const scenarios = ['10-controllers-in-unlabelled-namespace', '21-strict-over-cronjob-and-scaled-down-deployment', '22-topology-selectors'];

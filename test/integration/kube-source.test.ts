@@ -15,11 +15,7 @@ t.setTimeout(300_000);
 const plane = await startControlPlane();
 t.teardown(() => plane.stop());
 
-const must = (args: string[], input?: string): string => {
-  const run = plane.kubectl(args, input);
-  if (run.code !== 0) throw new Error(`kubectl ${args.join(' ')}: ${run.stderr}`);
-  return run.stdout;
-};
+const must = plane.must;
 
 async function eventually(what: string, condition: () => boolean, ms = 15_000): Promise<boolean> {
   const deadline = Date.now() + ms;

@@ -30,6 +30,8 @@ export interface ControlPlane {
   dir: string;
   version: string;
   kubectl: (args: string[], input?: string) => KubectlResult;
+  /** kubectl that must succeed: its stdout, or an error with its stderr. */
+  must: (args: string[], input?: string) => string;
   stopApiServer: () => Promise<void>;
   startApiServer: () => Promise<void>;
   /** Freeze (SIGSTOP) and thaw (SIGCONT) kube-apiserver: its sockets stay open but nothing is answered. */
@@ -288,6 +290,11 @@ current-context: test
     dir,
     version,
     kubectl,
+    must: (args, input) => {
+      const run = kubectl(args, input);
+      if (run.code !== 0) throw new Error(`kubectl ${args.join(' ')}: ${run.stderr}`);
+      return run.stdout;
+    },
     stopApiServer: () => stopProcess(apiServer),
     startApiServer,
     pauseApiServer: signalApiServer('SIGSTOP'),
