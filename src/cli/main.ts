@@ -13,6 +13,7 @@ import { loadConfig } from '../config/load.js';
 import { UserError, usage } from '../errors.js';
 import { loadManifests } from '../manifests/load.js';
 import type { ServeOptions } from './serve.js';
+import { AUDIT_FORMATS, runAudit, type AuditFlags } from './audit-command.js';
 import { validateServeInputs } from './serve-inputs.js';
 
 /** Where the CLI reads and writes; tests pass their own. */
@@ -214,6 +215,42 @@ function buildProgram(io: Io, exit: { code: number }, serveDefaults: Omit<ServeO
       }),
   );
 
+  inherit(
+    program
+      .command('audit')
+      .summary("report what is wrong in the mesh now: modes, coverage, violations, callers")
+      .description(
+        "report the mesh's posture (SPEC 2.5) from a live cluster (--kubeconfig / --context, read once and read-only) " +
+          'or from manifests (-f), or both (the files replace live objects of the same identity): per namespace the ' +
+          'effective mTLS mode, how many workloads are in and outside the mesh and how many have their own policy; ' +
+          'every existing violation of strict-requires-mesh and pod-requires-mesh and the mtls-drift in force, each ' +
+          'with its fix; and the workloads outside the mesh that STRICT cuts off.',
+      )
+      .option('-f, --file <path>', 'manifests: a file, a directory (recursive: .yaml, .yml, .json) or - for stdin; repeatable', collect)
+      .option('-n, --namespace <ns>', 'namespace of objects that have none', 'default')
+      .option('--config <file>', 'mtls-guard config (YAML or JSON): rule actions, enforcement, exempt and root namespaces')
+      .addOption(new Option('-o, --output <format>', 'report format (html: one self-contained file)').choices([...AUDIT_FORMATS]).default('text'))
+      .addOption(
+        new Option('--fail-on <action>', 'exit 1 when a finding has this action or a stronger one').choices(['deny', 'warn', 'never']).default('never'),
+      )
+      .option('--kubeconfig <file>', 'audit the cluster in this kubeconfig (read-only, listed once)')
+      .option('--context <name>', 'kubeconfig context to read (alone: from KUBECONFIG or ~/.kube/config)')
+      .addOption(new Option('--request-timeout <seconds>', 'give up on a cluster request after this long').argParser(wholeNumber(1, 600, 'seconds')).default(30))
+      .addHelpText(
+        'after',
+        `
+Exit codes: 0 report written (and nothing at --fail-on), 1 findings at --fail-on, 2 usage, input or cluster error.
+
+Examples:
+  mtls-guard audit --kubeconfig ~/.kube/config
+  mtls-guard audit --context prod --output html > posture.html
+  mtls-guard audit -f k8s/ --output json`,
+      )
+      .action(async (flags: AuditFlags) => {
+        exit.code = await runAudit(flags, io);
+      }),
+  );
+
   const d = serveDefaults;
   const serve = inherit(
     program
@@ -278,7 +315,7 @@ export async function main(argv: string[], io: Io = processIo): Promise<number> 
   const exit = { code: 0 };
   try {
     // serve's defaults (and its dependencies: Fastify, the Kubernetes client) load only for serve and the global help.
-    const wantsServe = argv.length === 0 || argv[0] === 'serve' || (argv[0] !== 'check' && argv[0] !== 'certs' && argv.some((a) => /^(-h|--help|help)$/.test(a)));
+    const wantsServe = argv.length === 0 || argv[0] === 'serve' || (argv[0] !== 'check' && argv[0] !== 'audit' && argv[0] !== 'certs' && argv.some((a) => /^(-h|--help|help)$/.test(a)));
     const defaults = wantsServe ? (await import('./serve.js')).serveDefaults() : undefined;
     const program = buildProgram(io, exit, defaults);
     if (argv.length === 0) {
@@ -290,7 +327,7 @@ export async function main(argv: string[], io: Io = processIo): Promise<number> 
   } catch (error) {
     if (error instanceof CommanderError) {
       if (error.exitCode === 0 || error.code === 'commander.helpDisplayed' || error.code === 'commander.version') return 0;
-      const command = argv[0] && !argv[0].startsWith('-') && ['check', 'serve', 'certs'].includes(argv[0]) ? `${argv[0]} ` : '';
+      const command = argv[0] && !argv[0].startsWith('-') && ['check', 'audit', 'serve', 'certs'].includes(argv[0]) ? `${argv[0]} ` : '';
       io.stderr(`mtls-guard: ${oneLine(error.message)} (see mtls-guard ${command}--help)\n`);
       return 2;
     }

@@ -11,6 +11,8 @@ import { policyFor } from '../config/config.js';
 import { loadConfig } from '../config/load.js';
 import { describeFsError, UserError, usage } from '../errors.js';
 import { buildApp, type WebhookServer } from '../server/app.js';
+import { registerAuditMetrics } from '../server/audit-metrics.js';
+import { AuditService } from '../server/audit-service.js';
 import { buildMetricsApp } from '../server/metrics-app.js';
 import { Metrics } from '../server/metrics.js';
 import { CertificateReloader, loadPair, TLS_OPTIONS, type KeyPair } from '../server/tls.js';
@@ -211,10 +213,12 @@ export async function serve(options: ServeOptions): Promise<{ port: number; metr
   const certificates = await certificateSource(options, logger, metrics);
   const { pair } = certificates;
   await source.start();
+  const audit = new AuditService(source.state, policy, source.description, logger, () => source.ready());
+  registerAuditMetrics(metrics.registry, audit, policy);
   metrics.certificateExpiry.set(Date.parse(pair.notAfter) / 1000);
   let draining = false;
   const webhook = await buildApp({ pair, source, policy, logger, metrics, draining: () => draining });
-  const metricsApp = await buildMetricsApp(metrics, logger);
+  const metricsApp = await buildMetricsApp(metrics, logger, audit);
   certificates.onRotate((next) => {
     webhook.server.setSecureContext({ cert: next.cert, key: next.key, ...TLS_OPTIONS });
     metrics.certificateReloads.inc({ result: 'loaded' });
@@ -224,6 +228,7 @@ export async function serve(options: ServeOptions): Promise<{ port: number; metr
 
   const stopAll = async (): Promise<void> => {
     certificates.stop();
+    audit.stop();
     await webhook.close();
     await metricsApp.close();
     await source.stop();

@@ -4,7 +4,20 @@ import { mayBeOutsideMesh } from '../engine/mesh.js';
 import { indexPolicies, type PolicyIndex } from '../engine/peer-authentication.js';
 import type { ClusterState, NamespaceFacts, NodeFacts, PeerAuthenticationFacts, WorkloadFacts } from '../engine/types.js';
 
+/** What changed in the state, for whoever keeps something derived from it (the audit's posture). */
+export interface StateChanges {
+  workload(namespace: string, kind: string, name: string): void;
+  /** A namespace appeared, went, or changed its labels or deletion state. */
+  namespace(name: string): void;
+  /** A PeerAuthentication in this namespace changed. */
+  policy(namespace: string): void;
+  /** Something every workload's verdict may depend on: the injector's configuration, a node's topology labels. */
+  everything(): void;
+}
+
 export class MemoryState implements ClusterState {
+  /** Told of every change after it is made. */
+  changes: StateChanges | undefined;
   readonly #namespaces = new Map<string, NamespaceFacts>();
   readonly #workloads = new Map<string, Map<string, WorkloadFacts>>();
   /** Per namespace, the workloads whose membership depends on namespace labels (see mayBeOutsideMesh). */
@@ -24,6 +37,10 @@ export class MemoryState implements ClusterState {
   *namespaceNames(): Iterable<string> {
     yield* this.#namespaces.keys();
     for (const ns of this.#workloads.keys()) if (!this.#namespaces.has(ns)) yield ns;
+  }
+
+  workload(namespace: string, kind: string, name: string): WorkloadFacts | undefined {
+    return this.#workloads.get(namespace)?.get(`${kind}/${name}`);
   }
 
   workloads(namespace: string): Iterable<WorkloadFacts> {
@@ -48,19 +65,23 @@ export class MemoryState implements ClusterState {
   }
 
   upsertNode(node: NodeFacts): void {
+    const before = this.#nodes.get(node.name);
     this.#nodes.set(node.name, node);
+    if (!before || !sameLabels(before.labels, node.labels)) this.changes?.everything();
   }
 
   deleteNode(name: string): void {
-    this.#nodes.delete(name);
+    if (this.#nodes.delete(name)) this.changes?.everything();
   }
 
   upsertNamespace(namespace: NamespaceFacts): void {
+    const before = this.#namespaces.get(namespace.name);
     this.#namespaces.set(namespace.name, namespace);
+    if (!before || before.terminating !== namespace.terminating || !sameLabels(before.labels, namespace.labels)) this.changes?.namespace(namespace.name);
   }
 
   deleteNamespace(name: string): void {
-    this.#namespaces.delete(name);
+    if (this.#namespaces.delete(name)) this.changes?.namespace(name);
   }
 
   upsertWorkload(workload: WorkloadFacts): void {
@@ -68,21 +89,26 @@ export class MemoryState implements ClusterState {
     setIn(this.#workloads, workload.namespace, key, workload);
     if (mayBeOutsideMesh(workload)) setIn(this.#candidates, workload.namespace, key, workload);
     else deleteIn(this.#candidates, workload.namespace, key);
+    this.changes?.workload(workload.namespace, workload.kind, workload.name);
   }
 
   deleteWorkload(namespace: string, kind: string, name: string): void {
     const key = `${kind}/${name}`;
-    deleteIn(this.#workloads, namespace, key);
+    const existed = deleteIn(this.#workloads, namespace, key);
     deleteIn(this.#candidates, namespace, key);
+    if (existed) this.changes?.workload(namespace, kind, name);
   }
 
   upsertPeerAuthentication(policy: PeerAuthenticationFacts): void {
     this.#policies.set(`${policy.namespace}/${policy.name}`, policy);
     this.#policyIndex = undefined;
+    this.changes?.policy(policy.namespace);
   }
 
   deletePeerAuthentication(namespace: string, name: string): void {
-    if (this.#policies.delete(`${namespace}/${name}`)) this.#policyIndex = undefined;
+    if (!this.#policies.delete(`${namespace}/${name}`)) return;
+    this.#policyIndex = undefined;
+    this.changes?.policy(namespace);
   }
 
   injection(): InjectionState {
@@ -94,21 +120,29 @@ export class MemoryState implements ClusterState {
   }
 
   upsertInjectorWebhooks(configuration: InjectorWebhookConfiguration): void {
+    const before = this.#injectorWebhooks.get(configuration.name);
     this.#injectorWebhooks.set(configuration.name, configuration);
-    this.#injection = undefined;
+    if (JSON.stringify(before) !== JSON.stringify(configuration)) this.#injectionChanged();
   }
 
   deleteInjectorWebhooks(name: string): void {
-    if (this.#injectorWebhooks.delete(name)) this.#injection = undefined;
+    if (this.#injectorWebhooks.delete(name)) this.#injectionChanged();
   }
 
   upsertInjectorConfig(config: InjectorConfig): void {
-    this.#injectorConfigs.set(`${config.namespace}/${config.name}`, config);
-    this.#injection = undefined;
+    const key = `${config.namespace}/${config.name}`;
+    const before = this.#injectorConfigs.get(key);
+    this.#injectorConfigs.set(key, config);
+    if (JSON.stringify(before) !== JSON.stringify(config)) this.#injectionChanged();
   }
 
   deleteInjectorConfig(namespace: string, name: string): void {
-    if (this.#injectorConfigs.delete(`${namespace}/${name}`)) this.#injection = undefined;
+    if (this.#injectorConfigs.delete(`${namespace}/${name}`)) this.#injectionChanged();
+  }
+
+  #injectionChanged(): void {
+    this.#injection = undefined;
+    this.changes?.everything();
   }
 
   get counts(): { namespaces: number; workloads: number; peerAuthentications: number } {
@@ -124,8 +158,15 @@ function setIn(index: Map<string, Map<string, WorkloadFacts>>, namespace: string
   byName.set(key, workload);
 }
 
-function deleteIn(index: Map<string, Map<string, WorkloadFacts>>, namespace: string, key: string): void {
+function deleteIn(index: Map<string, Map<string, WorkloadFacts>>, namespace: string, key: string): boolean {
   const byName = index.get(namespace);
-  byName?.delete(key);
+  const existed = byName?.delete(key) ?? false;
   if (byName?.size === 0) index.delete(namespace);
+  return existed;
+}
+
+function sameLabels(a: Readonly<Record<string, string>>, b: Readonly<Record<string, string>>): boolean {
+  const keys = Object.keys(a);
+  if (keys.length !== Object.keys(b).length) return false;
+  return keys.every((key) => a[key] === b[key]);
 }

@@ -1,5 +1,5 @@
 /** Where the webhook's cluster state comes from: manifests on disk, or list-watch against a cluster. */
-import type { ClusterState } from '../engine/types.js';
+import type { MemoryState } from './memory-state.js';
 
 export interface ResourceStatus {
   synced: boolean;
@@ -7,7 +7,7 @@ export interface ResourceStatus {
 }
 
 export interface StateSource {
-  readonly state: ClusterState;
+  readonly state: MemoryState;
   /** True when the state mirrors a live cluster: something missing from it may simply not have arrived yet. */
   readonly live: boolean;
   /** Live sources: resolves true once the namespace is in the state, false if it has not arrived within the time. */

@@ -164,6 +164,14 @@ export function strictOnDelete(
   return [denial(deleted, headline, offenders, 'then delete this policy again.')];
 }
 
+/** SPEC 2.5: workloads already outside the mesh that a policy's STRICT governs today (the audit's finding). */
+export function existingStrictViolation(from: PeerAuthenticationFacts, offenders: StrictOffender[], rootNamespace: string): RuleFinding {
+  const ports = [...new Set(offenders.flatMap((o) => o.ports ?? []))].sort((a, b) => a - b);
+  const what = offenders.every((o) => o.ports) ? `STRICT on port ${ports.join(', ')}` : 'STRICT';
+  const headline = `PeerAuthentication ${ref(from)} makes ${describeScope(from, rootNamespace)} ${what}`;
+  return denial(from, headline, offenders, 'Until then they accept plaintext although the policy says STRICT.');
+}
+
 function denial(policy: PeerAuthenticationFacts, headline: string, found: StrictOffender[], last: string): RuleFinding {
   const offenders = [...found].sort((a, b) => compareSubjects(a.workload, b.workload));
   const count = offenders.length === 1 ? '1 workload' : `${offenders.length} workloads`;

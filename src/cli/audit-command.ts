@@ -1,0 +1,70 @@
+/** `mtls-guard audit`: the posture of a live cluster or of manifests, as text, JSON or one HTML file. */
+import { auditState } from '../audit/audit.js';
+import type { AuditReport } from '../audit/report.js';
+import { formatAuditText } from '../audit/text.js';
+import { liveContext } from '../check/live-context.js';
+import { mtlsGuardNamespace } from '../check/own-namespace.js';
+import { policyFor } from '../config/config.js';
+import { loadConfig } from '../config/load.js';
+import { usage } from '../errors.js';
+import { loadManifests } from '../manifests/load.js';
+import { buildState } from '../state/build-state.js';
+
+export const AUDIT_FORMATS = ['text', 'json', 'html'] as const;
+export type AuditFormat = (typeof AUDIT_FORMATS)[number];
+
+export interface AuditFlags {
+  file?: string[];
+  namespace: string;
+  config?: string;
+  output: AuditFormat;
+  failOn: 'deny' | 'warn' | 'never';
+  kubeconfig?: string;
+  context?: string;
+  requestTimeout: number;
+}
+
+export interface AuditIo {
+  stdout: (text: string) => void;
+  stdin: () => Promise<string>;
+}
+
+async function render(report: AuditReport, format: AuditFormat): Promise<string> {
+  switch (format) {
+    case 'json':
+      return `${JSON.stringify(report, null, 2)}\n`;
+    case 'html':
+      return (await import('../audit/html.js')).renderHtml(report);
+    case 'text':
+      return formatAuditText(report);
+  }
+}
+
+/** Exit 1 when a finding's action is at --fail-on or stronger (deny > warn > audit). */
+function failed(report: AuditReport, failOn: AuditFlags['failOn']): boolean {
+  if (failOn === 'never') return false;
+  return report.findings.some((f) => f.action === 'deny' || (failOn === 'warn' && f.action === 'warn'));
+}
+
+export async function runAudit(flags: AuditFlags, io: AuditIo): Promise<number> {
+  const files = flags.file ?? [];
+  const wantsCluster = flags.kubeconfig !== undefined || flags.context !== undefined;
+  if (files.length === 0 && !wantsCluster) throw usage('audit needs --kubeconfig / --context (a live cluster) or -f PATH (manifests)');
+  const config = await loadConfig(flags.config);
+  const objects = files.length > 0 ? await loadManifests(files, io.stdin) : [];
+  const live = wantsCluster
+    ? await (await import('../state/live-snapshot.js')).readLiveSnapshot({
+        ...(flags.kubeconfig !== undefined ? { kubeconfig: flags.kubeconfig } : {}),
+        ...(flags.context !== undefined ? { context: flags.context } : {}),
+        rootNamespace: config.rootNamespace,
+        requestTimeoutMs: flags.requestTimeout * 1000,
+      })
+    : undefined;
+  const context = liveContext(objects, live, flags.namespace);
+  const { state } = buildState([...objects, ...context.used], flags.namespace);
+  const policy = policyFor(config, mtlsGuardNamespace([...objects, ...context.used]));
+  const source = [live?.source, files.length > 0 ? files.join(', ') : undefined].filter((s) => s !== undefined).join(' + ');
+  const report = auditState(state, policy, source);
+  io.stdout(await render(report, flags.output));
+  return failed(report, flags.failOn) ? 1 : 0;
+}

@@ -1,0 +1,94 @@
+/**
+ * The continuous audit in `serve` (SPEC 2.5): the posture follows every change of the cached state, and the
+ * namespaces a change made stale are re-judged in the background, a few milliseconds at a time, between reviews.
+ */
+import { performance } from 'node:perf_hooks';
+import type { Logger } from 'pino';
+import { buildReport, driftCounts, namespaceMode, type ReportInputs } from '../audit/build-report.js';
+import { MeshPosture, type NamespaceTally } from '../audit/posture.js';
+import type { AuditReport, EffectiveMode } from '../audit/report.js';
+import type { Policy } from '../engine/types.js';
+import type { MemoryState } from '../state/memory-state.js';
+
+/** The longest the event loop is held by one slice of re-judging. */
+const SLICE_MS = 4;
+
+export interface NamespaceFigures {
+  name: string;
+  tally: NamespaceTally;
+  mode: EffectiveMode;
+  exempt: boolean;
+}
+
+export class AuditService {
+  readonly #state: MemoryState;
+  readonly #policy: Policy;
+  readonly #posture: MeshPosture;
+  readonly #source: string;
+  #scheduled: NodeJS.Immediate | undefined;
+  #stopped = false;
+  #logSettled: (() => void) | undefined;
+  callers: ReportInputs['callers'] | undefined;
+
+  readonly #ready: () => boolean;
+
+  /** `ready`: the cache has synced, so a settled posture is the whole cluster's. */
+  constructor(state: MemoryState, policy: Policy, source: string, logger: Logger, ready: () => boolean) {
+    this.#ready = ready;
+    this.#state = state;
+    this.#policy = policy;
+    this.#source = source;
+    const posture = (this.#posture = new MeshPosture(state, policy));
+    const later = (): void => this.#schedule();
+    state.changes = {
+      workload: (namespace, kind, name) => posture.workload(namespace, kind, name),
+      namespace: (name) => (posture.namespace(name), later()),
+      policy: (namespace) => (posture.policy(namespace), later()),
+      everything: () => (posture.everything(), later()),
+    };
+    const startedAt = performance.now();
+    this.#logSettled = () => {
+      this.#logSettled = undefined;
+      logger.info({ ms: Math.round(performance.now() - startedAt) }, 'audit: every workload in the cache judged');
+    };
+    this.#schedule();
+  }
+
+  #schedule(): void {
+    if (this.#scheduled || this.#stopped) return;
+    this.#scheduled = setImmediate(() => {
+      this.#scheduled = undefined;
+      const deadline = performance.now() + SLICE_MS;
+      if (!this.#posture.settle(() => performance.now() > deadline)) this.#schedule();
+      else if (this.#logSettled && this.#ready()) this.#logSettled();
+    });
+  }
+
+  stop(): void {
+    this.#stopped = true;
+    if (this.#scheduled) clearImmediate(this.#scheduled);
+    this.#state.changes = undefined;
+  }
+
+  /** True when every workload has been judged against the latest state. */
+  get settled(): boolean {
+    return this.#posture.settled;
+  }
+
+  /** The per-namespace figures as they stand (cheap: the tallies, no walk over workloads). */
+  figures(): { namespaces: NamespaceFigures[]; drift: Map<string, number> } {
+    const namespaces: NamespaceFigures[] = [];
+    for (const [name, tally] of this.#posture.tallies()) {
+      namespaces.push({ name, tally, mode: namespaceMode(this.#posture, name), exempt: this.#policy.exempt.has(name) });
+    }
+    return { namespaces, drift: driftCounts(this.#state, this.#policy, this.#posture) };
+  }
+
+  /** The whole report; finishes re-judging first. */
+  report(): AuditReport {
+    this.#posture.settle();
+    const inputs: ReportInputs = { state: this.#state, policy: this.#policy, posture: this.#posture, source: this.#source };
+    if (this.callers) inputs.callers = this.callers;
+    return buildReport(inputs);
+  }
+}
