@@ -7,13 +7,7 @@ import { RULE_IDS, type Policy } from '../engine/types.js';
 import type { AuditService } from './audit-service.js';
 
 export function registerAuditMetrics(registry: Registry, audit: AuditService, policy: Policy): void {
-  let figures: { at: number; value: ReturnType<AuditService['figures']> } | undefined;
-  /** One scrape reads the figures once, whichever gauge's collect() comes first. */
-  const current = (): ReturnType<AuditService['figures']> => {
-    const now = Date.now();
-    if (!figures || now - figures.at > 1000) figures = { at: now, value: audit.figures() };
-    return figures.value;
-  };
+  const current = (): ReturnType<AuditService['figures']> => audit.figures();
   new Gauge({
     name: 'mtls_guard_namespace_mode',
     help: 'Always 1: the mTLS mode a workload without its own PeerAuthentication gets in the namespace (label mode)',

@@ -27,6 +27,8 @@ export class AuditService {
   readonly #source: string;
   #scheduled: NodeJS.Immediate | undefined;
   #stopped = false;
+  /** The figures as of the last change, for the scrapes until the next one. */
+  #figures: ReturnType<AuditService['figures']> | undefined;
   #logSettled: (() => void) | undefined;
   callers: ReportInputs['callers'] | undefined;
 
@@ -39,9 +41,15 @@ export class AuditService {
     this.#policy = policy;
     this.#source = source;
     const posture = (this.#posture = new MeshPosture(state, policy));
-    const later = (): void => this.#schedule();
+    const later = (): void => {
+      this.#figures = undefined;
+      this.#schedule();
+    };
     state.changes = {
-      workload: (namespace, kind, name) => posture.workload(namespace, kind, name),
+      workload: (namespace, kind, name) => {
+        this.#figures = undefined;
+        posture.workload(namespace, kind, name);
+      },
       namespace: (name) => (posture.namespace(name), later()),
       policy: (namespace) => (posture.policy(namespace), later()),
       everything: () => (posture.everything(), later()),
@@ -59,6 +67,7 @@ export class AuditService {
     this.#scheduled = setImmediate(() => {
       this.#scheduled = undefined;
       const deadline = performance.now() + SLICE_MS;
+      this.#figures = undefined;
       if (!this.#posture.settle(() => performance.now() > deadline)) this.#schedule();
       else if (this.#logSettled && this.#ready()) this.#logSettled();
     });
@@ -77,11 +86,13 @@ export class AuditService {
 
   /** The per-namespace figures as they stand (cheap: the tallies, no walk over workloads). */
   figures(): { namespaces: NamespaceFigures[]; drift: Map<string, number> } {
+    if (this.#figures) return this.#figures;
     const namespaces: NamespaceFigures[] = [];
     for (const [name, tally] of this.#posture.tallies()) {
       namespaces.push({ name, tally, mode: namespaceMode(this.#posture, name), exempt: this.#policy.exempt.has(name) });
     }
-    return { namespaces, drift: driftCounts(this.#state, this.#policy, this.#posture) };
+    this.#figures = { namespaces, drift: driftCounts(this.#state, this.#policy, this.#posture) };
+    return this.#figures;
   }
 
   /** The whole report; finishes re-judging first. */

@@ -19,6 +19,8 @@ export interface E2E {
   plane: ControlPlane;
   kubectl: (args: string[], input?: string) => KubectlResult;
   webhookPort: number;
+  /** The plain-HTTP metrics port (/metrics, /audit). */
+  metricsPort: number;
   ca: string;
   /** The webhook's log lines so far (pino JSON). */
   logs: () => string;
@@ -119,7 +121,7 @@ export async function startE2E(options: ControlPlaneOptions = {}): Promise<E2E> 
         return probe.code !== 0 && probe.stderr.includes('workloads.mtls-guard.dev');
       });
     };
-    return { plane, kubectl, webhookPort, ca, logs: () => logs, ready, url, register, stopWebhook, startWebhook, stop };
+    return { plane, kubectl, webhookPort, metricsPort, ca, logs: () => logs, ready, url, register, stopWebhook, startWebhook, stop };
   } catch (error) {
     await stop();
     throw error;
