@@ -49,6 +49,8 @@ export interface MemoryResults {
   bytesPerPod: number;
   syncSeconds: number;
   baselineRssMB: number;
+  /** The same load with the continuous audit following it (the posture of every workload). */
+  withAudit: { rssMB: number; heapUsedMB: number; syncSeconds: number };
 }
 
 export async function runMemory(quick: boolean): Promise<MemoryResults> {
@@ -120,10 +122,10 @@ contexts: [{ name: replay, context: { cluster: replay, user: u } }]
 current-context: replay
 `);
   try {
-    const child = await new Promise<string>((resolve, reject) => {
+    const runChild = (mode: 'audit' | 'plain'): Promise<string> => new Promise<string>((resolve, reject) => {
       // Async spawn: the replay server lives in this process and must keep answering.
       import('node:child_process').then(({ spawn }) => {
-        const proc = spawn(process.execPath, ['--expose-gc', fileURLToPath(new URL('./memory-child.js', import.meta.url)), kubeconfig], { stdio: ['ignore', 'pipe', 'pipe'] });
+        const proc = spawn(process.execPath, ['--expose-gc', fileURLToPath(new URL('./memory-child.js', import.meta.url)), kubeconfig, mode], { stdio: ['ignore', 'pipe', 'pipe'] });
         let out = '';
         let err = '';
         proc.stdout.on('data', (c) => (out += c));
@@ -131,6 +133,8 @@ current-context: replay
         proc.on('exit', (code) => (code === 0 ? resolve(out) : reject(new Error(`memory child failed: ${err}`))));
       }, reject);
     });
+    const child = await runChild('plain');
+    const audited = JSON.parse(await runChild('audit')) as { after: NodeJS.MemoryUsage; syncMs: number };
     const { before, after, syncMs, status } = JSON.parse(child) as {
       before: NodeJS.MemoryUsage;
       after: NodeJS.MemoryUsage;
@@ -152,6 +156,7 @@ current-context: replay
       bytesPerPod: Math.round((after.heapUsed - before.heapUsed) / pods),
       syncSeconds: Math.round(syncMs / 100) / 10,
       baselineRssMB: mb(before.rss),
+      withAudit: { rssMB: mb(audited.after.rss), heapUsedMB: mb(audited.after.heapUsed), syncSeconds: Math.round(audited.syncMs / 100) / 10 },
     };
   } finally {
     server.close();

@@ -6,6 +6,7 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { cpus } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { runApiServer } from './apiserver.js';
+import { runAudit } from './audit.js';
 import { runEngine } from './engine.js';
 import { runHttps } from './https.js';
 import { runMemory } from './memory.js';
@@ -17,6 +18,8 @@ const log = (text: string) => process.stdout.write(`${text}\n`);
 log(`mtls-guard benchmarks${quick ? ' (--quick: smaller states, shorter runs)' : ''} on ${cpus().length} cores, Node ${process.version}`);
 const engine = runEngine(quick);
 log('engine done');
+const audit = await runAudit(quick);
+log('audit done');
 const https = await runHttps(quick);
 log('https done');
 const memory = await runMemory(quick);
@@ -29,6 +32,7 @@ const results = {
   quick,
   machine: { cores: cpus().length, cpu: cpus()[0]?.model, node: process.version },
   engine,
+  audit,
   https,
   memory,
   apiserver,
@@ -46,6 +50,12 @@ row([`namespace STRICT, ${engine.namespaceStrict10k.pods} pods (µs p50 / p99)`,
   `full scan ${engine.namespaceStrict10k.fullScan.p50} / ${engine.namespaceStrict10k.fullScan.p99}`, `${(engine.namespaceStrict10k.fullScan.p50 / engine.namespaceStrict10k.engine.p50).toFixed(0)}x faster`]);
 row([`mesh STRICT, ${engine.meshStrict100k.pods} pods / ${engine.meshStrict100k.namespaces} ns (µs p50 / p99)`, `${engine.meshStrict100k.engine.p50} / ${engine.meshStrict100k.engine.p99}`,
   `full scan ${engine.meshStrict100k.fullScan.p50} / ${engine.meshStrict100k.fullScan.p99}`, `${(engine.meshStrict100k.fullScan.p50 / engine.meshStrict100k.engine.p50).toFixed(0)}x faster`]);
+row([`audit: one pod update at ${audit.pods} pods, posture following (µs p50 / p99)`, `${audit.perEvent.withAudit.p50} / ${audit.perEvent.withAudit.p99}`,
+  `without the audit ${audit.perEvent.withoutAudit.p50} / ${audit.perEvent.withoutAudit.p99}`, `+${(audit.perEvent.withAudit.p99 - audit.perEvent.withoutAudit.p99).toFixed(1)} µs p99`]);
+row([`audit: mesh-wide STRICT at ${audit.pods} pods, every workload re-judged in slices (ms)`, `${audit.meshWideChange.totalMs} in ${audit.meshWideChange.slices} slices`,
+  '—', `longest hold of the event loop ${audit.meshWideChange.longestSliceMs} ms`]);
+row([`audit: delay of reviews due every ms while ${audit.reviewDelay.eventsPerSecond} pod updates/s stream in (µs p50 / p99)`, `${audit.reviewDelay.withAudit.p50} / ${audit.reviewDelay.withAudit.p99}`,
+  `audit off ${audit.reviewDelay.withoutAudit.p50} / ${audit.reviewDelay.withoutAudit.p99}`, `${(audit.reviewDelay.withAudit.p99 / Math.max(audit.reviewDelay.withoutAudit.p99, 0.1)).toFixed(2)}x p99`]);
 row(['HTTPS at saturation (req/s)', Math.round(https.saturation.mtlsGuard.requestsPerSecond), `bare Node https ${Math.round(https.saturation.bare.requestsPerSecond)}`, `${Math.round(https.saturation.ratio * 100)}% of bare`]);
 row(['HTTPS server CPU per request at saturation (µs)', https.saturation.mtlsGuard.serverCpuMicrosPerRequest ?? '—', `bare ${https.saturation.bare.serverCpuMicrosPerRequest ?? '—'}; OPA ${https.saturation.opa.serverCpuMicrosPerRequest ?? '—'}`,
   `bare is ${Math.round(https.saturation.cpuRatio * 100)}% of ours`]);
@@ -61,6 +71,7 @@ for (const r of https.fixedRate) {
     `bare ${r.bare.latencyMs.p50} / ${r.bare.latencyMs.p99} / ${r.bare.latencyMs.p99_9}; OPA ${r.opa.latencyMs.p50} / ${r.opa.latencyMs.p99} / ${r.opa.latencyMs.p99_9}`, `errors ${r.mtlsGuard.errors}`]);
 }
 row([`memory, ${memory.pods} pods / ${memory.controllers} controllers / ${memory.nodes} nodes / ${memory.namespaces} ns / ${memory.peerAuthentications} policies`, `RSS ${memory.rssMB} MB, heap ${memory.heapUsedMB} MB`, `empty process RSS ${memory.baselineRssMB} MB`, `${memory.bytesPerPod} B per pod`]);
+row([`memory, the same with the continuous audit`, `RSS ${memory.withAudit.rssMB} MB, heap ${memory.withAudit.heapUsedMB} MB`, `audit off RSS ${memory.rssMB} MB`, `+${(memory.withAudit.rssMB - memory.rssMB).toFixed(1)} MB`]);
 const a = apiserver;
 row([`pod creation via kube-apiserver ${a.version}, ${a.withWebhook.pods} pods at ${a.withWebhook.concurrency} (ms avg / p95 / p99)`,
   `${a.withWebhook.avgMs} / ${a.withWebhook.p95Ms} / ${a.withWebhook.p99Ms}`, `no webhook ${a.withoutWebhook.avgMs} / ${a.withoutWebhook.p95Ms} / ${a.withoutWebhook.p99Ms}`,
