@@ -290,10 +290,13 @@ export function decodeWorkload(object: unknown, identity: Required<Identity>, ju
       if (typeof proxy.image === 'string') facts.proxyImage = intern(proxy.image);
     }
     if (identity.kind === 'Pod') {
-      const owner = list(field(root, 'metadata', '') ?? {}, 'ownerReferences', 'metadata').find((o) => o['controller'] === true);
+      const rootMetadata = field(root, 'metadata', '') ?? {};
+      const owner = list(rootMetadata, 'ownerReferences', 'metadata').find((o) => o['controller'] === true);
       if (owner && typeof owner['kind'] === 'string' && typeof owner['name'] === 'string') {
         facts.owner = { kind: owner['kind'], name: owner['name'] };
       }
+      const generateName = rootMetadata['generateName'];
+      if (typeof generateName === 'string' && generateName !== '') facts.nameGenerated = true;
       const nodeName = optionalString(spec, 'nodeName', 'spec');
       if (nodeName) facts.nodeName = nodeName;
     }

@@ -82,6 +82,8 @@ export interface WorkloadFacts {
   judgedBy: Judgement;
   /** Controller that owns a Pod (from ownerReferences), used to suggest the restart command. */
   owner?: { kind: string; name: string };
+  /** A Pod's metadata.generateName is set: its name was generated (Istio only then looks at its owner for a workload name). */
+  nameGenerated?: boolean;
   /** The sidecar.istio.io/status annotation names the istio-proxy found at `proxy` (the injector wrote both). */
   proxyInStatus?: boolean;
   /** The istio-proxy container's image, when there is one. */
