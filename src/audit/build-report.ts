@@ -135,7 +135,7 @@ export interface OutsideWorkload {
   because: string;
 }
 
-/** Without telemetry: every workload outside the mesh, in a namespace mtls-guard checks, could be calling. */
+/** Without telemetry: every workload outside the mesh (hostNetwork aside), in a namespace mtls-guard checks, could be calling. */
 export function possibleCallers(strict: StrictDestinations[], outside: OutsideWorkload[]): CallersSection {
   const possible: Caller[] = outside.map(({ workload, because }) => ({ namespace: workload.namespace, workload: `${workload.kind}/${workload.name}`, because }));
   return {
@@ -182,7 +182,7 @@ export function buildReport(inputs: ReportInputs): AuditReport {
         strictByPolicy.set(key, entry);
       }
       if (exempt || !judged.outside) continue;
-      if (!workload.finished) outside.push({ workload, because: judged.outside.because });
+      if (!judged.hostNetwork) outside.push({ workload, because: judged.outside.because });
       if (judged.strict) {
         const key = ref(judged.strict.from);
         const entry = offendersByPolicy.get(key) ?? { from: judged.strict.from, offenders: [] };

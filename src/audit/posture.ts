@@ -7,7 +7,8 @@
  */
 import { meshContext } from '../engine/mesh.js';
 import { topologyOf } from '../engine/rules/strict-requires-mesh.js';
-import type { ClusterState, NamespaceFacts, Policy, WorkloadFacts } from '../engine/types.js';
+import { compareSubjects } from '../engine/findings.js';
+import type { ClusterState, NamespaceFacts, Policy, SubjectRef, WorkloadFacts } from '../engine/types.js';
 import type { StateChanges } from '../state/memory-state.js';
 import type { Coverage } from './report.js';
 import { judgeWorkload, type PostureContext, type WorkloadPosture } from './workload-posture.js';
@@ -189,6 +190,26 @@ export class MeshPosture implements StateChanges {
       const workload = this.#state.workload(namespace, key.slice(0, slash), key.slice(slash + 1));
       if (workload) yield [workload, judged.posture];
     }
+  }
+
+  /** Workloads outside the mesh (hostNetwork aside) in the namespaces `checked` accepts: the count and the first `limit`, sorted. */
+  outside(limit: number, checked: (namespace: string) => boolean): { count: number; first: SubjectRef[] } {
+    let count = 0;
+    const first: SubjectRef[] = [];
+    const names = [...this.#namespaces.keys()].filter((name) => checked(name) && (this.#namespaces.get(name)?.tally.outside ?? 0) > 0).sort();
+    for (const name of names) {
+      const records = this.#namespaces.get(name) as NamespaceRecords;
+      count += records.tally.outside;
+      if (first.length >= limit) continue;
+      const here: SubjectRef[] = [];
+      for (const [key, judged] of records.workloads) {
+        if (!judged.posture?.outside || judged.posture.hostNetwork) continue;
+        const slash = key.indexOf('/');
+        here.push({ kind: key.slice(0, slash), namespace: name, name: key.slice(slash + 1) });
+      }
+      first.push(...here.sort(compareSubjects).slice(0, limit - first.length));
+    }
+    return { count, first };
   }
 
   get context(): PostureContext {

@@ -19,6 +19,7 @@ import { withPolicy } from './peer-authentication.js';
 import { namespaceDrift } from './rules/namespace-drift.js';
 import { driftOnDelete, driftOnWrite, droppedFieldWarnings } from './rules/mtls-drift.js';
 import { podRequiresMesh } from './rules/pod-requires-mesh.js';
+import { strictCallers } from './rules/strict-callers.js';
 import { strictOnDelete, strictRequiresMesh } from './rules/strict-requires-mesh.js';
 import type { ClusterState, Judgement, ObjectRef, Operation, PeerAuthenticationFacts, Policy } from './types.js';
 
@@ -84,7 +85,10 @@ function reviewPeerAuthentication(review: Review, identity: Required<Identity>, 
   const found: RuleFinding[] = [];
   if (next.value) {
     if (enabled(policy, 'strict-requires-mesh')) {
-      found.push(...strictRequiresMesh(next.value, after, state, policy));
+      const strict = strictRequiresMesh(next.value, after, state, policy);
+      found.push(...strict);
+      // Once nothing in the mesh is left unprotected, who outside it does STRICT cut off?
+      if (!strict.some((f) => f.severity === 'violation')) found.push(...strictCallers(next.value, after, state, policy, state.callers?.()));
     }
     if (enabled(policy, 'mtls-drift')) {
       const prior = previous.value && before ? { policy: previous.value, index: before } : undefined;

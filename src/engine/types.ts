@@ -1,6 +1,7 @@
 /** Plain data the policy engine works on. Adapters build these from Kubernetes objects. */
 import type { InjectionState } from './injector.js';
 import type { PolicyIndex } from './peer-authentication.js';
+import type { PlaintextCallers, TelemetryWorkload } from '../telemetry/plaintext-callers.js';
 
 export const RULE_IDS = ['strict-requires-mesh', 'mtls-drift', 'pod-requires-mesh'] as const;
 export type RuleId = (typeof RULE_IDS)[number];
@@ -113,6 +114,14 @@ export interface PeerAuthenticationFacts {
   droppedFields?: readonly string[];
 }
 
+/** What the cluster state knows about who reaches whom in plaintext (SPEC 2.5: the callers STRICT cuts off). */
+export interface CallerEvidence {
+  /** Istio telemetry's plaintext inbound traffic over `windowSeconds`. */
+  observed?: { windowSeconds: number; callersOf(destination: TelemetryWorkload): PlaintextCallers | undefined; destinations(): Iterable<PlaintextCallers> };
+  /** Workloads outside the mesh in the namespaces mtls-guard checks: how many, and the first `limit`. */
+  outside?(limit: number): { count: number; first: SubjectRef[] };
+}
+
 /** Read access to the cluster state the rules need. Implementations keep their own indexes. */
 export interface ClusterState {
   namespace(name: string): NamespaceFacts | undefined;
@@ -127,4 +136,6 @@ export interface ClusterState {
   injection?(): InjectionState;
   /** The Node of that name, when the state holds it (slim: name and topology labels). */
   node?(name: string): NodeFacts | undefined;
+  /** Telemetry and the audit's tallies, when the state's owner keeps them. */
+  callers?(): CallerEvidence | undefined;
 }

@@ -59,6 +59,7 @@ export class AuditService {
       this.#logSettled = undefined;
       logger.info({ ms: Math.round(performance.now() - startedAt) }, 'audit: every workload in the cache judged');
     };
+    state.callerEvidence = { outside: (limit) => posture.outside(limit, (ns) => !policy.exempt.has(ns)) };
     this.#schedule();
   }
 
@@ -77,6 +78,7 @@ export class AuditService {
     this.#stopped = true;
     if (this.#scheduled) clearImmediate(this.#scheduled);
     this.#state.changes = undefined;
+    this.#state.callerEvidence = undefined;
   }
 
   /** True when every workload has been judged against the latest state. */

@@ -2,7 +2,7 @@
 import type { InjectionState, InjectorConfig, InjectorWebhookConfiguration } from '../engine/injector.js';
 import { mayBeOutsideMesh } from '../engine/mesh.js';
 import { indexPolicies, type PolicyIndex } from '../engine/peer-authentication.js';
-import type { ClusterState, NamespaceFacts, NodeFacts, PeerAuthenticationFacts, WorkloadFacts } from '../engine/types.js';
+import type { CallerEvidence, ClusterState, NamespaceFacts, NodeFacts, PeerAuthenticationFacts, WorkloadFacts } from '../engine/types.js';
 
 /** What changed in the state, for whoever keeps something derived from it (the audit's posture). */
 export interface StateChanges {
@@ -18,6 +18,12 @@ export interface StateChanges {
 export class MemoryState implements ClusterState {
   /** Told of every change after it is made. */
   changes: StateChanges | undefined;
+  /** Who reaches whom in plaintext: set by whoever keeps telemetry and the audit's tallies. */
+  callerEvidence: CallerEvidence | undefined;
+
+  callers(): CallerEvidence | undefined {
+    return this.callerEvidence;
+  }
   readonly #namespaces = new Map<string, NamespaceFacts>();
   readonly #workloads = new Map<string, Map<string, WorkloadFacts>>();
   /** Per namespace, the workloads whose membership depends on namespace labels (see mayBeOutsideMesh). */
