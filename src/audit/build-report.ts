@@ -1,5 +1,5 @@
 /** The audit report from a settled posture: per namespace figures, existing violations with their fixes, callers. */
-import { compareSubjects } from '../engine/findings.js';
+import { compareSubjects, durationText } from '../engine/findings.js';
 import { workloadFix } from '../engine/fixes.js';
 import { DATAPLANE_MODE, INJECTION_LABEL, REVISION_LABEL } from '../engine/istio-labels.js';
 import { NEWEST_ISTIO_VERSION } from '../engine/istio-version.js';
@@ -17,7 +17,10 @@ import {
   type Coverage,
   type EffectiveMode,
   type NamespacePosture,
+  type StrictCallers,
 } from './report.js';
+import type { PlaintextCallers } from '../telemetry/plaintext-callers.js';
+import { istioWorkloadName } from '../engine/istio-workload-name.js';
 import type { WorkloadPosture } from './workload-posture.js';
 
 const ref = (p: { namespace: string; name: string }): string => `${p.namespace}/${p.name}`;
@@ -245,4 +248,54 @@ export function driftCounts(state: AuditedState, policy: Policy, posture: MeshPo
     counts.set(ns, (counts.get(ns) ?? 0) + 1);
   }
   return counts;
+}
+
+/** With telemetry: per STRICT policy, the plaintext sources Istio saw reach the workloads it governs. */
+export function observedCallers(
+  traffic: { windowSeconds: number; callersOf(destination: { namespace: string; name: string }): PlaintextCallers | undefined },
+  observedAt: string | undefined,
+  error: string | undefined,
+): (strict: StrictDestinations[], outside: OutsideWorkload[]) => CallersSection {
+  return (strict, outside) => {
+    const known = new Map<string, string>();
+    for (const { workload, because } of outside) {
+      const name = istioWorkloadName(workload);
+      if (name) known.set(`${name.namespace}/${name.name}`, because);
+    }
+    const section: CallersSection = { basis: 'telemetry', window: durationText(traffic.windowSeconds), byPolicy: [] };
+    if (observedAt) section.observedAt = observedAt;
+    if (error) section.error = error;
+    for (const { policy, workloads } of strict) {
+      const destinations = new Set<string>();
+      const callers = new Map<string, Caller>();
+      const unidentified = { requests: 0, connections: 0 };
+      for (const workload of workloads) {
+        const name = istioWorkloadName(workload);
+        if (!name || destinations.has(`${name.namespace}/${name.name}`)) continue;
+        destinations.add(`${name.namespace}/${name.name}`);
+        const seen = traffic.callersOf(name);
+        for (const source of seen?.sources ?? []) {
+          const key = `${source.source.namespace}/${source.source.name}`;
+          const caller = callers.get(key) ?? { namespace: source.source.namespace, workload: source.source.name, requests: 0, connections: 0 };
+          caller.requests = (caller.requests ?? 0) + source.requests;
+          caller.connections = (caller.connections ?? 0) + source.connections;
+          const because = known.get(key);
+          if (because) caller.because = because;
+          callers.set(key, caller);
+        }
+        unidentified.requests += seen?.unidentified?.requests ?? 0;
+        unidentified.connections += seen?.unidentified?.connections ?? 0;
+      }
+      const entry: StrictCallers = {
+        policy: ref(policy),
+        destinations: [...destinations].sort(),
+        callers: [...callers.values()].sort(
+          (a, b) => (b.requests ?? 0) + (b.connections ?? 0) - ((a.requests ?? 0) + (a.connections ?? 0)) || `${a.namespace}/${a.workload}`.localeCompare(`${b.namespace}/${b.workload}`),
+        ),
+      };
+      if (unidentified.requests + unidentified.connections > 0) entry.unidentified = unidentified;
+      section.byPolicy.push(entry);
+    }
+    return section;
+  };
 }

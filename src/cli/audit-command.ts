@@ -1,5 +1,6 @@
 /** `mtls-guard audit`: the posture of a live cluster or of manifests, as text, JSON or one HTML file. */
 import { auditState } from '../audit/audit.js';
+import { observedCallers, type ReportInputs } from '../audit/build-report.js';
 import type { AuditReport } from '../audit/report.js';
 import { formatAuditText } from '../audit/text.js';
 import { liveContext } from '../check/live-context.js';
@@ -22,6 +23,8 @@ export interface AuditFlags {
   kubeconfig?: string;
   context?: string;
   requestTimeout: number;
+  prometheusUrl?: string;
+  callersWindow: number;
 }
 
 export interface AuditIo {
@@ -46,6 +49,17 @@ function failed(report: AuditReport, failOn: AuditFlags['failOn']): boolean {
   return report.findings.some((f) => f.action === 'deny' || (failOn === 'warn' && f.action === 'warn'));
 }
 
+/** One reading of Istio's telemetry; a Prometheus that cannot be read is an error (exit 2), not a silent fallback. */
+async function telemetryCallers(url: string, windowSeconds: number, timeoutMs: number): Promise<ReportInputs['callers']> {
+  const { queryPlaintextTraffic } = await import('../telemetry/prometheus-source.js');
+  try {
+    const traffic = await queryPlaintextTraffic({ url, windowSeconds, timeoutMs });
+    return observedCallers(traffic, new Date().toISOString(), undefined);
+  } catch (error) {
+    throw usage(`cannot read the plaintext callers from Prometheus at ${url}: ${(error as Error).message}`);
+  }
+}
+
 export async function runAudit(flags: AuditFlags, io: AuditIo): Promise<number> {
   const files = flags.file ?? [];
   const wantsCluster = flags.kubeconfig !== undefined || flags.context !== undefined;
@@ -64,7 +78,8 @@ export async function runAudit(flags: AuditFlags, io: AuditIo): Promise<number> 
   const { state } = buildState([...objects, ...context.used], flags.namespace);
   const policy = policyFor(config, mtlsGuardNamespace([...objects, ...context.used]));
   const source = [live?.source, files.length > 0 ? files.join(', ') : undefined].filter((s) => s !== undefined).join(' + ');
-  const report = auditState(state, policy, source);
+  const callers = flags.prometheusUrl ? await telemetryCallers(flags.prometheusUrl, flags.callersWindow, flags.requestTimeout * 1000) : undefined;
+  const report = auditState(state, policy, source, callers);
   io.stdout(await render(report, flags.output));
   return failed(report, flags.failOn) ? 1 : 0;
 }

@@ -52,6 +52,30 @@ function wholeNumber(min: number, max: number, unit: string) {
 
 const collect = (value: string, previous: string[] = []): string[] => [...previous, value];
 
+const UNIT_SECONDS: Readonly<Record<string, number>> = { s: 1, m: 60, h: 3600, d: 86400 };
+
+/** 30m, 6h, 7d: the window of telemetry to look at, from a minute to 30 days. */
+function duration(value: string): number {
+  const match = /^(\d+)([smhd])$/.exec(value);
+  const seconds = match ? Number(match[1]) * (UNIT_SECONDS[match[2] as string] as number) : NaN;
+  if (!(seconds >= 60 && seconds <= 30 * 86400)) throw new InvalidArgumentError('must be a duration from 1m to 30d, like 30m, 6h or 1d.');
+  return seconds;
+}
+
+function httpUrl(value: string): string {
+  let url: URL;
+  try {
+    url = new URL(value);
+  } catch {
+    throw new InvalidArgumentError('must be an http:// or https:// URL.');
+  }
+  if (url.protocol !== 'http:' && url.protocol !== 'https:') throw new InvalidArgumentError('must be an http:// or https:// URL.');
+  return value;
+}
+
+const PROMETHEUS_HELP = "Prometheus that scrapes Istio's standard metrics: name the plaintext callers STRICT cuts off from its telemetry";
+const WINDOW_HELP = 'how far back to look for plaintext traffic (30m, 6h, 1d)';
+
 interface CheckFlags {
   file?: string[];
   namespace: string;
@@ -102,6 +126,8 @@ interface ServeFlags {
   certSecret?: string;
   webhookConfig?: string;
   certService?: string;
+  prometheusUrl?: string;
+  callersWindow: number;
 }
 
 async function runServe(flags: ServeFlags, defaults: Omit<ServeOptions, 'config' | 'kubeconfig' | 'state'>): Promise<number> {
@@ -122,6 +148,8 @@ async function runServe(flags: ServeFlags, defaults: Omit<ServeOptions, 'config'
   if (flags.certSecret) options.certSecret = flags.certSecret;
   if (flags.webhookConfig) options.webhookConfig = flags.webhookConfig;
   if (flags.certService) options.certService = flags.certService;
+  if (flags.prometheusUrl) options.prometheusUrl = flags.prometheusUrl;
+  options.callersWindowSeconds = flags.callersWindow;
   await validateServeInputs(options);
   const { serve } = await import('./serve.js');
   const server = await serve(options);
@@ -234,6 +262,8 @@ function buildProgram(io: Io, exit: { code: number }, serveDefaults: Omit<ServeO
         new Option('--fail-on <action>', 'exit 1 when a finding has this action or a stronger one').choices(['deny', 'warn', 'never']).default('never'),
       )
       .option('--kubeconfig <file>', 'audit the cluster in this kubeconfig (read-only, listed once)')
+      .addOption(new Option('--prometheus-url <url>', PROMETHEUS_HELP).argParser(httpUrl))
+      .addOption(new Option('--callers-window <duration>', WINDOW_HELP).argParser(duration).default(86400, '1d'))
       .option('--context <name>', 'kubeconfig context to read (alone: from KUBECONFIG or ~/.kube/config)')
       .addOption(new Option('--request-timeout <seconds>', 'give up on a cluster request after this long').argParser(wholeNumber(1, 600, 'seconds')).default(30))
       .addHelpText(
@@ -282,6 +312,8 @@ Examples:
       .option('--cert-secret <name>', 'runtime certificates: keep the serving certificate in this Secret (in the pod namespace), shared by the replicas')
       .option('--webhook-config <name>', "with --cert-secret: the ValidatingWebhookConfiguration whose caBundle to keep current")
       .option('--cert-service <name>', 'with --cert-secret: the Service the certificate names')
+      .addOption(new Option('--prometheus-url <url>', `${PROMETHEUS_HELP} (read in the background, never per review)`).argParser(httpUrl))
+      .addOption(new Option('--callers-window <duration>', WINDOW_HELP).argParser(duration).default(86400, '1d'))
       .action(async (flags: ServeFlags) => {
         exit.code = await runServe(flags, d);
       });

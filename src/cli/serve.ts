@@ -13,6 +13,7 @@ import { describeFsError, UserError, usage } from '../errors.js';
 import { buildApp, type WebhookServer } from '../server/app.js';
 import { registerAuditMetrics } from '../server/audit-metrics.js';
 import { AuditService } from '../server/audit-service.js';
+import { PrometheusPlaintextSource } from '../telemetry/prometheus-source.js';
 import { buildMetricsApp } from '../server/metrics-app.js';
 import { Metrics } from '../server/metrics.js';
 import { CertificateReloader, loadPair, TLS_OPTIONS, type KeyPair } from '../server/tls.js';
@@ -41,6 +42,9 @@ export interface ServeOptions {
   certSecret?: string;
   webhookConfig?: string;
   certService?: string;
+  /** Istio's telemetry: the Prometheus that scrapes the mesh, and the window of plaintext traffic to look at. */
+  prometheusUrl?: string;
+  callersWindowSeconds?: number;
   /** After SIGTERM, keep answering (with /readyz failing) this long before closing, so endpoints drain first. */
   shutdownDelayMs: number;
 }
@@ -214,7 +218,18 @@ export async function serve(options: ServeOptions): Promise<{ port: number; metr
   const { pair } = certificates;
   await source.start();
   const audit = new AuditService(source.state, policy, source.description, logger, () => source.ready());
-  registerAuditMetrics(metrics.registry, audit, policy);
+  const telemetry = options.prometheusUrl
+    ? new PrometheusPlaintextSource({
+        url: options.prometheusUrl,
+        ...(options.callersWindowSeconds ? { windowSeconds: options.callersWindowSeconds } : {}),
+        onError: (error) => logger.warn({ prometheus: options.prometheusUrl, error: error.message }, 'cannot read the plaintext callers from Prometheus; keeping the last reading'),
+      })
+    : undefined;
+  if (telemetry) {
+    audit.useTelemetry(telemetry);
+    telemetry.start();
+  }
+  registerAuditMetrics(metrics.registry, audit, policy, telemetry);
   metrics.certificateExpiry.set(Date.parse(pair.notAfter) / 1000);
   let draining = false;
   const webhook = await buildApp({ pair, source, policy, logger, metrics, draining: () => draining });
@@ -228,6 +243,7 @@ export async function serve(options: ServeOptions): Promise<{ port: number; metr
 
   const stopAll = async (): Promise<void> => {
     certificates.stop();
+    telemetry?.stop();
     audit.stop();
     await webhook.close();
     await metricsApp.close();

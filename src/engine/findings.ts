@@ -42,3 +42,11 @@ export function fitted(parts: readonly string[], limit = WARNING_LIMIT): string 
 export function compareSubjects(a: SubjectRef, b: SubjectRef): number {
   return a.namespace.localeCompare(b.namespace) || a.kind.localeCompare(b.kind) || a.name.localeCompare(b.name);
 }
+
+/** A whole number of seconds as people write a window: 1d, 6h, 30m, 45s. */
+export function durationText(seconds: number): string {
+  if (seconds > 0 && seconds % 86400 === 0) return `${seconds / 86400}d`;
+  if (seconds > 0 && seconds % 3600 === 0) return `${seconds / 3600}h`;
+  if (seconds > 0 && seconds % 60 === 0) return `${seconds / 60}m`;
+  return `${seconds}s`;
+}

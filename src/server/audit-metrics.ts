@@ -4,9 +4,29 @@
  */
 import { Gauge, type Registry } from 'prom-client';
 import { RULE_IDS, type Policy } from '../engine/types.js';
+import type { PrometheusPlaintextSource } from '../telemetry/prometheus-source.js';
 import type { AuditService } from './audit-service.js';
 
-export function registerAuditMetrics(registry: Registry, audit: AuditService, policy: Policy): void {
+export function registerAuditMetrics(registry: Registry, audit: AuditService, policy: Policy, telemetry?: PrometheusPlaintextSource): void {
+  if (telemetry) {
+    new Gauge({
+      name: 'mtls_guard_telemetry_last_success_timestamp_seconds',
+      help: "When Istio's telemetry (the plaintext callers) was last read from Prometheus (Unix time); absent before the first success",
+      registers: [registry],
+      collect() {
+        const at = telemetry.lastSuccessAt;
+        if (at !== undefined) this.set(at / 1000);
+      },
+    });
+    new Gauge({
+      name: 'mtls_guard_telemetry_consecutive_failures',
+      help: 'Failed reads of the plaintext callers from Prometheus since the last success (the last good reading is kept)',
+      registers: [registry],
+      collect() {
+        this.set(telemetry.consecutiveFailures);
+      },
+    });
+  }
   const current = (): ReturnType<AuditService['figures']> => audit.figures();
   new Gauge({
     name: 'mtls_guard_namespace_mode',

@@ -4,10 +4,11 @@
  */
 import { performance } from 'node:perf_hooks';
 import type { Logger } from 'pino';
-import { buildReport, driftCounts, namespaceMode, type ReportInputs } from '../audit/build-report.js';
+import { buildReport, driftCounts, namespaceMode, observedCallers, possibleCallers, type ReportInputs } from '../audit/build-report.js';
 import { MeshPosture, type NamespaceTally } from '../audit/posture.js';
 import type { AuditReport, EffectiveMode } from '../audit/report.js';
-import type { Policy } from '../engine/types.js';
+import type { CallerEvidence, Policy } from '../engine/types.js';
+import type { PrometheusPlaintextSource } from '../telemetry/prometheus-source.js';
 import type { MemoryState } from '../state/memory-state.js';
 
 /** The longest the event loop is held by one slice of re-judging. */
@@ -30,7 +31,8 @@ export class AuditService {
   /** The figures as of the last change, for the scrapes until the next one. */
   #figures: ReturnType<AuditService['figures']> | undefined;
   #logSettled: (() => void) | undefined;
-  callers: ReportInputs['callers'] | undefined;
+  readonly #outside: NonNullable<CallerEvidence['outside']>;
+  #telemetry: PrometheusPlaintextSource | undefined;
 
   readonly #ready: () => boolean;
 
@@ -59,7 +61,8 @@ export class AuditService {
       this.#logSettled = undefined;
       logger.info({ ms: Math.round(performance.now() - startedAt) }, 'audit: every workload in the cache judged');
     };
-    state.callerEvidence = { outside: (limit) => posture.outside(limit, (ns) => !policy.exempt.has(ns)) };
+    this.#outside = (limit) => posture.outside(limit, (ns) => !policy.exempt.has(ns));
+    state.callerEvidence = { outside: this.#outside };
     this.#schedule();
   }
 
@@ -72,6 +75,18 @@ export class AuditService {
       if (!this.#posture.settle(() => performance.now() > deadline)) this.#schedule();
       else if (this.#logSettled && this.#ready()) this.#logSettled();
     });
+  }
+
+  /** Name the callers from Istio's telemetry, refreshed in the background by `telemetry`, never read per review. */
+  useTelemetry(telemetry: PrometheusPlaintextSource): void {
+    this.#telemetry = telemetry;
+    const outside = this.#outside;
+    this.#state.callerEvidence = {
+      outside,
+      get observed() {
+        return telemetry.current()?.traffic;
+      },
+    };
   }
 
   stop(): void {
@@ -101,7 +116,16 @@ export class AuditService {
   report(): AuditReport {
     this.#posture.settle();
     const inputs: ReportInputs = { state: this.#state, policy: this.#policy, posture: this.#posture, source: this.#source };
-    if (this.callers) inputs.callers = this.callers;
+    if (this.#telemetry) inputs.callers = callersFrom(this.#telemetry);
     return buildReport(inputs);
   }
+}
+
+/** The report's callers from the last telemetry snapshot; before the first one, the possible callers and why. */
+export function callersFrom(telemetry: PrometheusPlaintextSource): NonNullable<ReportInputs['callers']> {
+  const snapshot = telemetry.current();
+  const failure = telemetry.lastError;
+  const error = failure && (!snapshot || failure.at > snapshot.takenAt) ? failure.message : undefined;
+  if (snapshot) return observedCallers(snapshot.traffic, new Date(snapshot.takenAt).toISOString(), error);
+  return (strict, outside) => ({ ...possibleCallers(strict, outside), error: error ?? 'telemetry not read yet' });
 }

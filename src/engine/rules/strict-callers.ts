@@ -4,7 +4,7 @@
  * that could be calling them, said as such. An advisory of strict-requires-mesh: a warning, never a denial.
  */
 import type { TrafficCount } from '../../telemetry/plaintext-callers.js';
-import { compareSubjects, fitted, type RuleFinding } from '../findings.js';
+import { compareSubjects, durationText, fitted, type RuleFinding } from '../findings.js';
 import { istioWorkloadName } from '../istio-workload-name.js';
 import { membership, meshContext } from '../mesh.js';
 import { applicablePolicies, describeScope, effectiveMode, governs, scopeOf, strictSomewhere, type PolicyIndex } from '../peer-authentication.js';
@@ -59,10 +59,6 @@ function plural(count: number, word: string): string {
   return `${count} ${word}${count === 1 ? '' : 's'}`;
 }
 
-function window(seconds: number): string {
-  return seconds % 3600 === 0 ? `${seconds / 3600}h` : seconds % 60 === 0 ? `${seconds / 60}m` : `${seconds}s`;
-}
-
 /** CREATE or UPDATE that leaves `reviewed` STRICT (top-level or on a port): who it cuts off. */
 export function strictCallers(
   reviewed: PeerAuthenticationFacts,
@@ -112,11 +108,11 @@ export function strictCallers(
     const unnamed = unidentified.requests + unidentified.connections > 0 ? `from sources Istio could not name: ${traffic(unidentified)}` : '';
     const message =
       `PeerAuthentication ${ref(reviewed)} (STRICT) refuses plaintext, and Istio saw plaintext reach ${describeScope(reviewed, index.rootNamespace)} ` +
-      `in the last ${window(observed.windowSeconds)}: ` +
+      `in the last ${durationText(observed.windowSeconds)}: ` +
       [...busiest.map((s) => `${s.name} (${traffic(s)})`), unnamed].filter(Boolean).join('; ') +
       '. Those callers will be cut off: bring them into the mesh first.';
     const warning = fitted([
-      `PeerAuthentication ${ref(reviewed)} (STRICT) cuts off plaintext callers seen in the last ${window(observed.windowSeconds)}:`,
+      `PeerAuthentication ${ref(reviewed)} (STRICT) cuts off plaintext callers seen in the last ${durationText(observed.windowSeconds)}:`,
       ...busiest.slice(0, LISTED).map((s, i) => `${i === 0 ? ' ' : ', '}${s.name}`),
       busiest.length > LISTED ? ` and ${busiest.length - LISTED} more` : '',
       unnamed ? `; ${unnamed}` : '',
