@@ -79,9 +79,12 @@ export function formatAuditText(report: AuditReport): string {
       const possible = callers.possible ?? [];
       out.push(
         `STRICT policies in force: ${callers.byPolicy.map((entry) => `${entry.policy} (${plural(entry.destinations.length, 'workload')})`).join(', ')}.`,
-        `No telemetry (--prometheus-url): ${possible.length === 0 ? 'no workload outside the mesh could call them.' : `these ${plural(possible.length, 'workload')} outside the mesh could be calling them, and STRICT refuses their plaintext:`}`,
+        `No telemetry (--prometheus-url), so every workload outside the mesh is a possible caller: ${possible.length === 0 ? 'there are none.' : `${plural(possible.length, 'workload')}, whose plaintext STRICT refuses:`}`,
       );
-      for (const caller of possible.slice(0, LISTED_CALLERS)) out.push(`  ${caller.namespace}/${caller.workload}${caller.because ? `: ${caller.because}` : ''}`);
+      for (const caller of possible.slice(0, LISTED_CALLERS)) {
+        const [kind, name] = caller.workload.split('/');
+        out.push(`  ${kind} ${caller.namespace}/${name}${caller.because ? `: ${caller.because}` : ''}`);
+      }
       if (possible.length > LISTED_CALLERS) out.push(`  … and ${possible.length - LISTED_CALLERS} more`);
     }
     out.push('');

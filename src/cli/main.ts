@@ -262,9 +262,9 @@ function buildProgram(io: Io, exit: { code: number }, serveDefaults: Omit<ServeO
         new Option('--fail-on <action>', 'exit 1 when a finding has this action or a stronger one').choices(['deny', 'warn', 'never']).default('never'),
       )
       .option('--kubeconfig <file>', 'audit the cluster in this kubeconfig (read-only, listed once)')
+      .option('--context <name>', 'kubeconfig context to read (alone: from KUBECONFIG or ~/.kube/config)')
       .addOption(new Option('--prometheus-url <url>', PROMETHEUS_HELP).argParser(httpUrl))
       .addOption(new Option('--callers-window <duration>', WINDOW_HELP).argParser(duration).default(86400, '1d'))
-      .option('--context <name>', 'kubeconfig context to read (alone: from KUBECONFIG or ~/.kube/config)')
       .addOption(new Option('--request-timeout <seconds>', 'give up on a cluster request after this long').argParser(wholeNumber(1, 600, 'seconds')).default(30))
       .addHelpText(
         'after',

@@ -258,7 +258,17 @@ t.test('monitoring: ServiceMonitor and PrometheusRule, off by default', async (t
   const service = find(docs, 'Service');
   t.ok(service?.['spec'].ports.some((p: Doc) => p['name'] === 'metrics'), 'the Service has the port it scrapes');
   const alerts = find(docs, 'PrometheusRule')?.['spec'].groups.flatMap((g: Doc) => g['rules']) as Doc[];
-  t.same(alerts.map((a) => a['alert']).sort(), ['MtlsGuardAbsent', 'MtlsGuardCacheNotSynced', 'MtlsGuardCertificateExpiresSoon', 'MtlsGuardCertificateRejected', 'MtlsGuardInternalError', 'MtlsGuardReviewsUnchecked', 'MtlsGuardSlowReviews']);
+  t.same(alerts.map((a) => a['alert']).sort(), [
+    'MtlsGuardAbsent', 'MtlsGuardCacheNotSynced', 'MtlsGuardCertificateExpiresSoon', 'MtlsGuardCertificateRejected', 'MtlsGuardInternalError',
+    'MtlsGuardReviewsUnchecked', 'MtlsGuardSlowReviews', 'MtlsGuardStrictOverWorkloadsOutsideMesh',
+  ]);
+  const withTelemetry = find(render(['metrics.prometheusRule.enabled=true', 'audit.prometheusUrl=http://prometheus.monitoring:9090']), 'PrometheusRule');
+  t.ok(
+    withTelemetry?.['spec'].groups.flatMap((g: Doc) => g['rules']).some((a: Doc) => a['alert'] === 'MtlsGuardTelemetryUnreadable'),
+    'with audit.prometheusUrl, an alert for telemetry that cannot be read',
+  );
+  const args = find(render(['audit.prometheusUrl=http://prometheus.monitoring:9090', 'audit.callersWindow=6h']), 'Deployment')?.['spec'].template.spec.containers[0].args as string[];
+  t.ok(args.includes('--prometheus-url=http://prometheus.monitoring:9090') && args.includes('--callers-window=6h'), 'the telemetry values reach serve');
   for (const alert of alerts) t.match(alert['labels'], { severity: /^(warning|critical)$/ }, `${alert['alert']} has a severity`);
 
   // The names the server really exports, from a running webhook's /metrics.
