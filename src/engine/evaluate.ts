@@ -15,7 +15,7 @@ import {
 } from './decode.js';
 import type { Finding, RuleFinding } from './findings.js';
 import { meshContext } from './mesh.js';
-import { withPolicy } from './peer-authentication.js';
+import { effectiveMode, withPolicy } from './peer-authentication.js';
 import { namespaceDrift } from './rules/namespace-drift.js';
 import { driftOnDelete, driftOnWrite, droppedFieldWarnings } from './rules/mtls-drift.js';
 import { podRequiresMesh } from './rules/pod-requires-mesh.js';
@@ -87,8 +87,10 @@ function reviewPeerAuthentication(review: Review, identity: Required<Identity>, 
     if (enabled(policy, 'strict-requires-mesh')) {
       const strict = strictRequiresMesh(next.value, after, state, policy);
       found.push(...strict);
-      // Once nothing in the mesh is left unprotected, who outside it does STRICT cut off?
-      if (!strict.some((f) => f.severity === 'violation')) found.push(...strictCallers(next.value, after, state, policy, state.callers?.()));
+      // Once nothing in the mesh is left unprotected, who outside it does STRICT cut off? Asked when STRICT is
+      // new: an UPDATE of a policy that was STRICT already cuts off no one new.
+      const wasStrict = previous.value && before ? effectiveMode(before, previous.value).mode === 'STRICT' : false;
+      if (!wasStrict && !strict.some((f) => f.severity === 'violation')) found.push(...strictCallers(next.value, after, state, policy, state.callers?.()));
     }
     if (enabled(policy, 'mtls-drift')) {
       const prior = previous.value && before ? { policy: previous.value, index: before } : undefined;

@@ -33,8 +33,8 @@ for (const row of readYaml<Row[]>('test/tables/cli.yaml')) {
 t.test('--output json prints exactly one JSON document', async (t) => {
   const run = spawnCli(['check', '-f', 'examples/', '--output', 'json']);
   const parsed = JSON.parse(run.stdout) as { findings: unknown[]; summary: unknown };
-  t.same(parsed.summary, { objects: 9, deny: 2, warn: 1, audit: 0 });
-  t.equal(parsed.findings.length, 3);
+  t.same(parsed.summary, { objects: 9, deny: 2, warn: 2, audit: 0 });
+  t.equal(parsed.findings.length, 4);
 });
 
 t.test("README and --help agree: every command's flags appear in both", async (t) => {
@@ -44,7 +44,7 @@ t.test("README and --help agree: every command's flags appear in both", async (t
     const end = readme.indexOf('\n## ', start + 1);
     return readme.slice(start, end < 0 ? undefined : end);
   };
-  for (const command of ['check', 'serve', 'certs']) {
+  for (const command of ['check', 'audit', 'serve', 'certs']) {
     const help = spawnCli([command, '--help']).stdout.replace(/\s+/g, ' ');
     const flags = [...help.matchAll(/ (?:(-\w), )?(--[a-z-]+) </g)].map((m) => ({ short: m[1], long: m[2] as string }));
     t.ok(flags.length > 0, `${command} --help lists flags`);
