@@ -5,8 +5,8 @@
  * opens at once; the page then says how many more there are and points at `--output json`.
  *
  * Order: header (source, Istio, mesh-wide mode), summary tiles, namespaces worst first (most violations, then
- * most workloads outside the mesh not counting hostNetwork, then name; exempt namespaces last by name, dimmed), the
- * violations grouped by rule, the callers STRICT would cut off.
+ * most workloads outside the mesh not counting hostNetwork, then name; exempt namespaces last by name, dimmed),
+ * the violations grouped by rule, the callers STRICT would cut off.
  *
  * Stable hooks (data-* attributes) for tests and scripts; counts are plain integers:
  *   html[data-report="mtls-guard-audit"]         data-source, data-istio-version, data-mesh-mode
@@ -24,7 +24,7 @@
  *   section[data-findings=R]                     one per rule, data-count = findings of R in the report
  *     article[data-finding]                      data-rule, data-action, data-object ("Kind ns/name")
  *       code[data-command]                       a command of the fix, selected whole on click
- *   [data-empty=findings|rule|callers|possible]  an empty state
+ *   [data-empty=namespaces|findings|rule|callers|possible]   an empty state
  *   section#callers                              data-basis (telemetry|possible)
  *     [data-policy=ns/name]                      data-destinations (count); its callers inside
  *     [data-caller=ns/workload]                  data-requests, data-connections (telemetry only)
@@ -34,7 +34,16 @@
  */
 import { createHash } from 'node:crypto';
 import { RULE_IDS, type RuleId } from '../engine/types.js';
-import type { AuditFinding, AuditReport, Caller, CallersSection, Coverage, EffectiveMode, NamespacePosture, StrictCallers } from './report.js';
+import type {
+  AuditFinding,
+  AuditReport,
+  Caller,
+  CallersSection,
+  Coverage,
+  EffectiveMode,
+  NamespacePosture,
+  StrictCallers,
+} from './report.js';
 
 export const HTML_LIMITS = {
   namespaces: 1_000,
@@ -49,7 +58,9 @@ export const HTML_LIMITS = {
 const RULES: Readonly<Record<RuleId, { title: string; about: string; short: string }>> = {
   'strict-requires-mesh': {
     title: 'STRICT over workloads outside the mesh',
-    about: 'A STRICT PeerAuthentication governs workloads without a sidecar or ambient enrollment: STRICT is not enforced there and they still accept plaintext.',
+    about:
+      'A STRICT PeerAuthentication governs workloads without a sidecar or ambient enrollment: ' +
+      'STRICT is not enforced there and they still accept plaintext.',
     short: 'strict',
   },
   'pod-requires-mesh': {
@@ -59,10 +70,14 @@ const RULES: Readonly<Record<RuleId, { title: string; about: string; short: stri
   },
   'mtls-drift': {
     title: 'Plaintext allowed, or policies without effect',
-    about: 'PERMISSIVE or DISABLE policies in force, policies that decide nothing, and namespaces whose labels turn injection off under STRICT.',
+    about:
+      'PERMISSIVE or DISABLE policies in force, policies that decide nothing, ' +
+      'and namespaces whose labels turn injection off under STRICT.',
     short: 'drift',
   },
 };
+
+const JSON_HINT = '<code>mtls-guard audit --output json</code>';
 
 const ESCAPES: Readonly<Record<string, string>> = { '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' };
 
@@ -76,99 +91,113 @@ function esc(value: string | number): string {
 /** Kubernetes names fit on one line; anything longer may wrap anywhere rather than widen the table. */
 const long = (text: string): string => (text.length > 32 ? ' long' : '');
 const count = (n: number): string => n.toLocaleString('en-US');
-const plural = (n: number, one: string, many = `${one}s`): string => `${count(n)} ${n === 1 ? one : many}`;
+const plural = (n: number, one: string): string => `${count(n)} ${n === 1 ? one : `${one}s`}`;
 const ruleTotal = (violations: Record<RuleId, number>): number => RULE_IDS.reduce((sum, rule) => sum + violations[rule], 0);
 const outside = (c: Coverage): number => c.outOfMesh - c.hostNetwork;
+const when = (condition: unknown, html: string): string => (condition ? html : '');
 
 function percent(part: number, total: number): string {
   if (total === 0) return '—';
   const value = (part / total) * 100;
   // Never round up to 100 % while anything is outside, nor down to 0 % while anything is inside.
-  return `${part < total && value > 99 ? Math.floor(value * 10) / 10 : part > 0 && value < 1 ? '<1' : Math.round(value)}%`;
+  if (part < total && value > 99) return `${Math.floor(value * 10) / 10}%`;
+  if (part > 0 && value < 1) return '<1%';
+  return `${Math.round(value)}%`;
 }
 
 function more(kind: string, hidden: number, extra = ''): string {
-  return `<p class="more capped" data-more="${kind}" data-count="${hidden}"${extra}><b>… and ${count(hidden)} more</b> — see <code>mtls-guard audit --output json</code></p>`;
+  return `<p class="more capped" data-more="${kind}" data-count="${hidden}"${extra}><b>… and ${count(hidden)} more</b> — see ${JSON_HINT}</p>`;
 }
 
 function modeBadge(mode: EffectiveMode): string {
-  const badge = `<span class="badge mode-${esc(mode.mode.toLowerCase())}">${esc(mode.mode)}</span>`;
   const from = mode.policy ? esc(mode.policy) : 'Istio default';
-  return `${badge}<span class="from${long(mode.policy ?? '')}">${from}</span>`;
+  return `<span class="badge mode-${esc(mode.mode.toLowerCase())}">${esc(mode.mode)}</span><span class="from${long(mode.policy ?? '')}">${from}</span>`;
 }
 
 /** In / outside / hostNetwork as one bar; widths as SVG geometry, which the CSP's style-src does not govern. */
 function coverageBar(c: Coverage): string {
   if (c.total === 0) return '<span class="bar bar-none"></span>';
-  const width = (n: number) => ((Math.max(0, n) / c.total) * 100).toFixed(2);
+  const share = (n: number) => (Math.max(0, n) / c.total) * 100;
   const out = outside(c);
-  const label = `${c.inMesh} of ${c.total} in the mesh, ${out} outside${c.hostNetwork ? `, ${c.hostNetwork} on hostNetwork` : ''}`;
-  const inW = width(c.inMesh);
-  const outW = width(out);
-  return (
-    `<svg class="bar" viewBox="0 0 100 10" preserveAspectRatio="none" role="img" aria-label="${esc(label)}">` +
-    `<rect class="in" x="0" y="0" height="10" width="${inW}"/>` +
-    `<rect class="out" x="${inW}" y="0" height="10" width="${outW}"/>` +
-    `<rect class="host" x="${(Number(inW) + Number(outW)).toFixed(2)}" y="0" height="10" width="${width(c.hostNetwork)}"/></svg>`
-  );
+  const label = `${c.inMesh} of ${c.total} in the mesh, ${out} outside${when(c.hostNetwork, `, ${c.hostNetwork} on hostNetwork`)}`;
+  const rect = (kind: string, x: number, width: number) =>
+    `<rect class="${kind}" x="${x.toFixed(2)}" y="0" height="10" width="${width.toFixed(2)}"/>`;
+  return [
+    `<svg class="bar" viewBox="0 0 100 10" preserveAspectRatio="none" role="img" aria-label="${esc(label)}">`,
+    rect('in', 0, share(c.inMesh)),
+    rect('out', share(c.inMesh), share(out)),
+    rect('host', share(c.inMesh) + share(out), share(c.hostNetwork)),
+    '</svg>',
+  ].join('');
 }
 
 function coverageLine(what: string, c: Coverage): string {
-  if (c.total === 0) return `<span class="cov-line"><span class="cov-what">${what}</span><span class="bar bar-none"></span><span class="cov-text none">none</span></span>`;
+  const label = `<span class="cov-what">${what}</span>`;
+  if (c.total === 0)
+    return `<span class="cov-line">${label}<span class="bar bar-none"></span><span class="cov-text none">none</span></span>`;
   const out = outside(c);
   const notes = [
-    out > 0 ? `<span class="bad">${count(out)} out</span>` : '',
-    c.hostNetwork > 0 ? `<span class="host-note">${count(c.hostNetwork)} hostNetwork</span>` : '',
+    when(out > 0, `<span class="bad">${count(out)} out</span>`),
+    when(c.hostNetwork > 0, `<span class="host-note">${count(c.hostNetwork)} hostNetwork</span>`),
   ].filter((s) => s !== '');
-  return (
-    `<span class="cov-line"><span class="cov-what">${what}</span>${coverageBar(c)}<span class="cov-text"><b>${count(c.inMesh)}</b>/${count(c.total)}` +
-    `${notes.length ? ` · ${notes.join(' · ')}` : ''}</span></span>`
-  );
+  const figures = `<b>${count(c.inMesh)}</b>/${count(c.total)}${when(notes.length, ` · ${notes.join(' · ')}`)}`;
+  return `<span class="cov-line">${label}${coverageBar(c)}<span class="cov-text">${figures}</span></span>`;
 }
 
 function header(report: AuditReport): string {
-  const callers = report.callers;
+  const { callers } = report;
+  const telemetry = `telemetry${when(callers.window, ` over ${esc(callers.window ?? '')}`)}${when(callers.observedAt, `, read ${esc(callers.observedAt ?? '')}`)}`;
   const facts: [string, string][] = [
     ['Source', `<code class="plain">${esc(report.source)}</code>`],
     ['Istio', esc(report.istioVersion)],
     ['Root namespace', esc(report.rootNamespace)],
     ['Mesh-wide mode', modeBadge(report.mesh)],
-    [
-      'Callers',
-      callers.basis === 'telemetry'
-        ? `telemetry${callers.window ? ` over ${esc(callers.window)}` : ''}${callers.observedAt ? `, read ${esc(callers.observedAt)}` : ''}`
-        : 'no telemetry (possible callers)',
-    ],
+    ['Callers', callers.basis === 'telemetry' ? telemetry : 'no telemetry (possible callers)'],
   ];
-  return (
-    `<header class="top"><div class="wrap"><p class="brand">mtls-guard <span>audit</span></p><h1>Mutual TLS posture of the mesh</h1>` +
-    `<dl class="facts">${facts.map(([k, v]) => `<div><dt>${k}</dt><dd>${v}</dd></div>`).join('')}</dl>` +
-    `<nav><a href="#namespaces">Namespaces</a><a href="#violations">Violations</a><a href="#callers">Callers STRICT would cut off</a></nav>` +
-    `</div></header>`
-  );
+  return [
+    '<header class="top"><div class="wrap">',
+    '<p class="brand">mtls-guard <span>audit</span></p><h1>Mutual TLS posture of the mesh</h1>',
+    `<dl class="facts">${facts.map(([k, v]) => `<div><dt>${k}</dt><dd>${v}</dd></div>`).join('')}</dl>`,
+    '<nav><a href="#namespaces">Namespaces</a><a href="#violations">Violations</a><a href="#callers">Callers STRICT would cut off</a></nav>',
+    '</div></header>',
+  ].join('');
+}
+
+function tile(attributes: string, label: string, value: string, sub: string, extra = ''): string {
+  return `<div ${attributes}><span class="label">${label}</span><span class="value">${value}</span>${extra}<span class="sub">${sub}</span></div>`;
 }
 
 function tiles(report: AuditReport): string {
   const { summary } = report;
   const w = summary.workloads;
   const exempt = report.namespaces.filter((n) => n.exempt).length;
-  const out = outside(w);
+  const coverageTone = w.total === 0 || w.inMesh === w.total ? 'tone-ok' : w.inMesh / w.total >= 0.9 ? 'tone-warn' : 'tone-bad';
   const list = [
-    `<div class="tile" data-tile="namespaces" data-count="${summary.namespaces}"><span class="label">Namespaces</span>` +
-      `<span class="value">${count(summary.namespaces)}</span><span class="sub">${exempt ? `${count(exempt)} exempt` : 'none exempt'}</span></div>`,
-    `<div class="tile ${w.total === 0 || w.inMesh === w.total ? 'tone-ok' : w.inMesh / w.total >= 0.9 ? 'tone-warn' : 'tone-bad'}" data-tile="coverage" ` +
-      `data-count="${w.inMesh}" data-total="${w.total}"><span class="label">In the mesh</span>` +
-      `<span class="value">${percent(w.inMesh, w.total)}</span>${coverageBar(w)}` +
-      `<span class="sub">${count(w.inMesh)} of ${plural(w.total, 'workload')}</span></div>`,
-    `<div class="tile ${out > 0 ? 'tone-bad' : 'tone-ok'}" data-tile="out-of-mesh" data-count="${w.outOfMesh}" data-host-network="${w.hostNetwork}">` +
-      `<span class="label">Outside the mesh</span><span class="value">${count(w.outOfMesh)}</span>` +
-      `<span class="sub">${w.hostNetwork ? `${count(w.hostNetwork)} on hostNetwork (allowed)` : 'none on hostNetwork'}</span></div>`,
+    tile(
+      `class="tile" data-tile="namespaces" data-count="${summary.namespaces}"`,
+      'Namespaces',
+      count(summary.namespaces),
+      exempt ? `${count(exempt)} exempt` : 'none exempt',
+    ),
+    tile(
+      `class="tile ${coverageTone}" data-tile="coverage" data-count="${w.inMesh}" data-total="${w.total}"`,
+      'In the mesh',
+      percent(w.inMesh, w.total),
+      `${count(w.inMesh)} of ${plural(w.total, 'workload')}`,
+      coverageBar(w),
+    ),
+    tile(
+      `class="tile ${outside(w) > 0 ? 'tone-bad' : 'tone-ok'}" data-tile="out-of-mesh" data-count="${w.outOfMesh}" data-host-network="${w.hostNetwork}"`,
+      'Outside the mesh',
+      count(w.outOfMesh),
+      w.hostNetwork ? `${count(w.hostNetwork)} on hostNetwork (allowed)` : 'none on hostNetwork',
+    ),
     ...RULE_IDS.map((rule) => {
       const n = summary.violations[rule];
-      return (
-        `<a class="tile rule-tile ${n > 0 ? 'tone-bad' : 'tone-ok'}" href="#rule-${rule}" data-tile="violations" data-rule="${rule}" data-count="${n}">` +
-        `<span class="label rule-label">${esc(rule)}</span><span class="value">${count(n)}</span><span class="sub">${esc(RULES[rule].title)}</span></a>`
-      );
+      return [
+        `<a class="tile rule-tile ${n > 0 ? 'tone-bad' : 'tone-ok'}" href="#rule-${rule}" data-tile="violations" data-rule="${rule}" data-count="${n}">`,
+        `<span class="label rule-label">${rule}</span><span class="value">${count(n)}</span><span class="sub">${RULES[rule].title}</span></a>`,
+      ].join('');
     }),
   ];
   return `<section class="tiles" aria-label="Summary">${list.join('')}</section>`;
@@ -185,11 +214,18 @@ function ranked(namespaces: readonly NamespacePosture[]): NamespacePosture[] {
   });
 }
 
+function violationsCell(n: NamespacePosture, total: number): string {
+  if (n.exempt) return '<span class="none">not judged</span>';
+  if (total === 0) return '<span class="okmark">✓ none</span>';
+  const chips = RULE_IDS.filter((rule) => n.violations[rule] > 0).map(
+    (rule) =>
+      `<span class="chip" data-rule="${rule}" data-count="${n.violations[rule]}" title="${rule}">${RULES[rule].short} ${count(n.violations[rule])}</span>`,
+  );
+  return `<b class="total">${count(total)}</b>${chips.join('')}`;
+}
+
 function namespaceRow(n: NamespacePosture): string {
   const total = ruleTotal(n.violations);
-  const chips = RULE_IDS.filter((rule) => n.violations[rule] > 0)
-    .map((rule) => `<span class="chip" data-rule="${rule}" data-count="${n.violations[rule]}" title="${rule}">${RULES[rule].short} ${count(n.violations[rule])}</span>`)
-    .join('');
   const attributes = [
     `data-namespace="${esc(n.name)}"`,
     `data-mode="${esc(n.mode.mode)}"`,
@@ -202,38 +238,45 @@ function namespaceRow(n: NamespacePosture): string {
     `data-templates-in="${n.templates.inMesh}"`,
     `data-templates-out="${n.templates.outOfMesh}"`,
   ];
-  const rowClass = n.exempt ? 'exempt' : total > 0 ? 'has-violations' : '';
-  return (
-    `<tr ${attributes.join(' ')}${rowClass ? ` class="${rowClass}"` : ''}>` +
-    `<th scope="row"><span class="ns">${esc(n.name)}</span>${n.exempt ? '<span class="tag">exempt</span>' : ''}</th>` +
-    `<td class="mode">${modeBadge(n.mode)}</td>` +
-    `<td><span class="enroll${n.enrollment === 'none' ? ' enroll-none' : ''}${long(n.enrollment)}">${esc(n.enrollment)}</span></td>` +
-    `<td class="cov">${coverageLine('pods', n.pods)}${coverageLine('templates', n.templates)}</td>` +
-    `<td class="num">${n.ownPolicy ? count(n.ownPolicy) : '<span class="none">0</span>'}</td>` +
-    `<td class="viol">${total > 0 ? `<b class="total">${count(total)}</b>${chips}` : n.exempt ? '<span class="none">not judged</span>' : '<span class="okmark">✓ none</span>'}</td>` +
-    `</tr>`
-  );
+  const rowClass = n.exempt ? ' class="exempt"' : when(total > 0, ' class="has-violations"');
+  const enrollClass = `enroll${when(n.enrollment === 'none', ' enroll-none')}${long(n.enrollment)}`;
+  return [
+    `<tr ${attributes.join(' ')}${rowClass}>`,
+    `<th scope="row"><span class="ns">${esc(n.name)}</span>${when(n.exempt, '<span class="tag">exempt</span>')}</th>`,
+    `<td class="mode">${modeBadge(n.mode)}</td>`,
+    `<td><span class="${enrollClass}">${esc(n.enrollment)}</span></td>`,
+    `<td class="cov">${coverageLine('pods', n.pods)}${coverageLine('templates', n.templates)}</td>`,
+    `<td class="num">${n.ownPolicy ? count(n.ownPolicy) : '<span class="none">0</span>'}</td>`,
+    `<td class="viol">${violationsCell(n, total)}</td>`,
+    '</tr>',
+  ].join('');
 }
 
 function namespaces(report: AuditReport): string {
   const rows = ranked(report.namespaces);
   const shown = rows.slice(0, HTML_LIMITS.namespaces);
+  const head = [
+    '<th scope="col">Namespace</th><th scope="col">Mode</th><th scope="col">Enrollment</th><th scope="col">In the mesh</th>',
+    '<th scope="col" class="num" title="Workloads whose mode a workload-selector policy of their own decides">Own policy</th>',
+    '<th scope="col">Violations</th>',
+  ].join('');
   const body = shown.length
-    ? `<div class="card table-card"><table class="ns-table"><thead><tr><th scope="col">Namespace</th><th scope="col">Mode</th>` +
-      `<th scope="col">Enrollment</th><th scope="col">In the mesh</th>` +
-      `<th scope="col" class="num" title="Workloads whose mode a workload-selector policy of their own decides">Own policy</th>` +
-      `<th scope="col">Violations</th></tr></thead><tbody>${shown.map(namespaceRow).join('')}</tbody></table></div>`
+    ? `<div class="card table-card"><table><thead><tr>${head}</tr></thead><tbody>${shown.map(namespaceRow).join('')}</tbody></table></div>`
     : '<p class="empty card" data-empty="namespaces">No namespaces in the state read.</p>';
-  const legend =
-    '<p class="legend"><span class="key in"></span>in the mesh <span class="key out"></span>outside ' +
-    '<span class="key host"></span>hostNetwork (Istio never captures it; allowed) · sorted worst first, exempt namespaces last</p>';
-  return (
-    `<section id="namespaces"><h2>Namespaces <span class="count">${count(report.namespaces.length)}</span></h2>${legend}${body}` +
-    `${rows.length > shown.length ? more('namespaces', rows.length - shown.length) : ''}</section>`
-  );
+  const legend = [
+    '<p class="legend"><span class="key in"></span>in the mesh <span class="key out"></span>outside ',
+    '<span class="key host"></span>hostNetwork (Istio never captures it; allowed) · sorted worst first, exempt namespaces last</p>',
+  ].join('');
+  return [
+    `<section id="namespaces"><h2>Namespaces <span class="count">${count(rows.length)}</span></h2>`,
+    legend,
+    body,
+    when(rows.length > shown.length, more('namespaces', rows.length - shown.length)),
+    '</section>',
+  ].join('');
 }
 
-/** A command in a step of a fix: up to `;`, a parenthesis, a line end, or the `, then` / ` or ` that joins the next step. */
+/** A command in a step of a fix: up to `;`, a parenthesis or the line's end; cut again at `, then`, ` or `, `, `. */
 const COMMAND = /\b(?:kubectl|istioctl|helm)\s[^;()\n]*/g;
 
 /** One step of a fix, its commands in <code> (selected whole on click, to copy). */
@@ -250,154 +293,198 @@ function fixStep(step: string): string {
   return html + esc(step.slice(last));
 }
 
+/** A fix as one paragraph, or a numbered list when it has several lines (a leading `- ` is dropped). */
 function fix(text: string): string {
   const steps = text
     .split('\n')
     .map((s) => s.replace(/^\s*-\s+/, '').trim())
     .filter((s) => s !== '');
   if (steps.length === 0) return '';
-  const body = steps.length === 1 ? `<p>${fixStep(steps[0] as string)}</p>` : `<ol>${steps.map((s) => `<li>${fixStep(s)}</li>`).join('')}</ol>`;
+  const body =
+    steps.length === 1 ? `<p>${fixStep(steps[0] as string)}</p>` : `<ol>${steps.map((s) => `<li>${fixStep(s)}</li>`).join('')}</ol>`;
   return `<div class="fix"><span class="fix-label">Fix</span>${body}</div>`;
 }
 
-function objectName(f: AuditFinding): string {
-  return `${f.object.kind} ${f.object.namespace ? `${f.object.namespace}/` : ''}${f.object.name}`;
-}
+const objectPath = (f: AuditFinding): string => `${f.object.namespace ? `${f.object.namespace}/` : ''}${f.object.name}`;
 
+/** The workloads a finding is about, other than its object itself. */
 function subjects(f: AuditFinding): string {
-  const self = f.subjects.filter((s) => !(s.kind === f.object.kind && s.name === f.object.name && s.namespace === (f.object.namespace ?? s.namespace)));
-  if (self.length === 0) return '';
-  const shown = self.slice(0, HTML_LIMITS.subjectsPerFinding);
-  const items = shown.map((s) => `<li><span class="kind">${esc(s.kind)}</span> ${esc(s.namespace)}/${esc(s.name)}</li>`).join('');
-  const rest = self.length - shown.length;
-  return (
-    `<details class="subjects"${self.length <= 5 ? ' open' : ''}><summary>${plural(self.length, 'workload')} concerned</summary><ul>${items}</ul>` +
-    `${rest > 0 ? `<p class="more" data-more="subjects" data-count="${rest}">… and ${count(rest)} more</p>` : ''}</details>`
+  const others = f.subjects.filter(
+    (s) => !(s.kind === f.object.kind && s.name === f.object.name && s.namespace === (f.object.namespace ?? s.namespace)),
   );
+  if (others.length === 0) return '';
+  const shown = others.slice(0, HTML_LIMITS.subjectsPerFinding);
+  const items = shown.map((s) => `<li><span class="kind">${esc(s.kind)}</span> ${esc(s.namespace)}/${esc(s.name)}</li>`).join('');
+  const rest = others.length - shown.length;
+  return [
+    `<details class="subjects"${when(others.length <= 5, ' open')}><summary>${plural(others.length, 'workload')} concerned</summary>`,
+    `<ul>${items}</ul>`,
+    when(rest > 0, `<p class="more" data-more="subjects" data-count="${rest}">… and ${count(rest)} more</p>`),
+    '</details>',
+  ].join('');
 }
 
 function finding(f: AuditFinding): string {
   // A message that ends with the fix says it once, in the fix block.
   const tail = f.fix ? `Fix: ${f.fix}` : undefined;
   const message = tail && f.message.endsWith(tail) ? f.message.slice(0, -tail.length).trimEnd() : f.message;
-  return (
-    `<article class="finding action-${esc(f.action)}" data-finding data-rule="${esc(f.rule)}" data-action="${esc(f.action)}" data-object="${esc(objectName(f))}">` +
-    `<header><span class="badge action">${esc(f.action)}</span><span class="kind">${esc(f.object.kind)}</span> ` +
-    `<span class="obj">${f.object.namespace ? `${esc(f.object.namespace)}/` : ''}${esc(f.object.name)}</span></header>` +
-    `<p class="message">${esc(message)}</p>${f.fix ? fix(f.fix) : ''}${subjects(f)}</article>`
-  );
+  const data = `data-finding data-rule="${esc(f.rule)}" data-action="${esc(f.action)}" data-object="${esc(`${f.object.kind} ${objectPath(f)}`)}"`;
+  return [
+    `<article class="finding action-${esc(f.action)}" ${data}>`,
+    `<header><span class="badge action">${esc(f.action)}</span><span class="kind">${esc(f.object.kind)}</span> `,
+    `<span class="obj">${esc(objectPath(f))}</span></header>`,
+    `<p class="message">${esc(message)}</p>`,
+    when(f.fix, fix(f.fix ?? '')),
+    subjects(f),
+    '</article>',
+  ].join('');
+}
+
+function ruleSection(rule: RuleId, list: readonly AuditFinding[]): string {
+  const shown = list.slice(0, HTML_LIMITS.findingsPerRule);
+  const body = list.length
+    ? shown.map(finding).join('') + when(list.length > shown.length, more('findings', list.length - shown.length, ` data-rule="${rule}"`))
+    : `<p class="empty" data-empty="rule">No ${rule} violations.</p>`;
+  return [
+    `<section class="rule${when(list.length === 0, ' clean')}" id="rule-${rule}" data-findings="${rule}" data-count="${list.length}">`,
+    `<h3><span class="rule-id">${rule}</span> ${RULES[rule].title} <span class="count">${count(list.length)}</span></h3>`,
+    `<p class="about">${RULES[rule].about}</p>`,
+    body,
+    '</section>',
+  ].join('');
 }
 
 function violations(report: AuditReport): string {
-  const byRule = new Map<RuleId, AuditFinding[]>(RULE_IDS.map((rule) => [rule, []]));
-  for (const f of report.findings) byRule.get(f.rule)?.push(f);
-  const intro =
-    report.findings.length === 0
-      ? '<div class="card all-clear" data-empty="findings"><span class="big-check">✓</span><div><b>No violations.</b> ' +
-        'Every namespace under STRICT runs in the mesh, every workload is in it, and no policy lets plaintext in.</div></div>'
-      : '';
-  const sections = RULE_IDS.map((rule) => {
-    const list = byRule.get(rule) as AuditFinding[];
-    if (report.findings.length === 0) return `<section data-findings="${rule}" data-count="0" id="rule-${rule}" hidden></section>`;
-    const shown = list.slice(0, HTML_LIMITS.findingsPerRule);
-    const body = list.length
-      ? shown.map(finding).join('') +
-        (list.length > shown.length ? more('findings', list.length - shown.length, ` data-rule="${rule}"`) : '')
-      : `<p class="empty" data-empty="rule">No ${esc(rule)} violations.</p>`;
-    return (
-      `<section class="rule${list.length ? '' : ' clean'}" id="rule-${rule}" data-findings="${rule}" data-count="${list.length}">` +
-      `<h3><span class="rule-id">${esc(rule)}</span> ${esc(RULES[rule].title)} <span class="count">${count(list.length)}</span></h3>` +
-      `<p class="about">${esc(RULES[rule].about)}</p>${body}</section>`
-    );
-  });
-  return `<section id="violations"><h2>Violations <span class="count">${count(report.findings.length)}</span></h2>${intro}${sections.join('')}</section>`;
+  const title = `<h2>Violations <span class="count">${count(report.findings.length)}</span></h2>`;
+  if (report.findings.length === 0) {
+    const hidden = RULE_IDS.map((rule) => `<section data-findings="${rule}" data-count="0" id="rule-${rule}" hidden></section>`).join('');
+    return [
+      `<section id="violations">${title}`,
+      '<div class="card all-clear" data-empty="findings"><span class="big-check">✓</span><div><b>No violations.</b> ',
+      'Every namespace under STRICT runs in the mesh, every workload is in it, and no policy lets plaintext in.</div></div>',
+      `${hidden}</section>`,
+    ].join('');
+  }
+  const sections = RULE_IDS.map((rule) =>
+    ruleSection(
+      rule,
+      report.findings.filter((f) => f.rule === rule),
+    ),
+  );
+  return `<section id="violations">${title}${sections.join('')}</section>`;
 }
 
 function callerRow(c: Caller, telemetry: boolean): string {
-  const id = `${c.namespace}/${c.workload}`;
-  const numbers = telemetry
-    ? `<td class="num">${c.requests !== undefined ? count(c.requests) : '—'}</td><td class="num">${c.connections !== undefined ? count(c.connections) : '—'}</td>`
-    : '';
-  const data = telemetry ? ` data-requests="${c.requests ?? 0}" data-connections="${c.connections ?? 0}"` : '';
-  return (
-    `<tr data-caller="${esc(id)}"${data}><th scope="row"><span class="ns-dim">${esc(c.namespace)}/</span>${esc(c.workload)}</th>` +
-    `${numbers}<td class="because">${c.because ? esc(c.because) : '<span class="none">not known to mtls-guard</span>'}</td></tr>`
-  );
+  const figure = (n: number | undefined) => `<td class="num">${n !== undefined ? count(n) : '—'}</td>`;
+  const data = when(telemetry, ` data-requests="${c.requests ?? 0}" data-connections="${c.connections ?? 0}"`);
+  return [
+    `<tr data-caller="${esc(`${c.namespace}/${c.workload}`)}"${data}>`,
+    `<th scope="row"><span class="ns-dim">${esc(c.namespace)}/</span>${esc(c.workload)}</th>`,
+    when(telemetry, figure(c.requests) + figure(c.connections)),
+    `<td class="because">${c.because ? esc(c.because) : '<span class="none">not known to mtls-guard</span>'}</td></tr>`,
+  ].join('');
 }
 
 function callerTable(callers: readonly Caller[], telemetry: boolean, limit: number, moreKind: string, extra = ''): string {
   const shown = callers.slice(0, limit);
   const head = telemetry
-    ? '<th scope="col">Caller</th><th scope="col" class="num">Plaintext requests</th><th scope="col" class="num">TCP connections</th><th scope="col">Why outside the mesh</th>'
+    ? '<th scope="col">Caller</th><th scope="col" class="num">Plaintext requests</th><th scope="col" class="num">TCP connections</th>' +
+      '<th scope="col">Why outside the mesh</th>'
     : '<th scope="col">Workload outside the mesh</th><th scope="col">Why</th>';
-  return (
-    `<table class="callers"${extra}><thead><tr>${head}</tr></thead><tbody>${shown.map((c) => callerRow(c, telemetry)).join('')}</tbody></table>` +
-    (callers.length > shown.length ? more(moreKind, callers.length - shown.length) : '')
-  );
+  return [
+    `<table class="callers"${extra}><thead><tr>${head}</tr></thead>`,
+    `<tbody>${shown.map((c) => callerRow(c, telemetry)).join('')}</tbody></table>`,
+    when(callers.length > shown.length, more(moreKind, callers.length - shown.length)),
+  ].join('');
 }
 
 function policyCard(p: StrictCallers, telemetry: boolean): string {
-  const dest = p.destinations.slice(0, HTML_LIMITS.destinationsPerPolicy);
-  const destHtml = dest.map((d) => `<span class="dest">${esc(d)}</span>`).join('');
-  const restDest = p.destinations.length - dest.length;
-  const unidentified = p.unidentified
-    ? `<p class="unidentified" data-unidentified data-requests="${p.unidentified.requests}" data-connections="${p.unidentified.connections}">` +
-      `Plus plaintext from sources Istio could not name (<code class="plain">unknown</code>): ${plural(p.unidentified.requests, 'request')}, ` +
-      `${plural(p.unidentified.connections, 'TCP connection')}.</p>`
-    : '';
+  const shownDestinations = p.destinations.slice(0, HTML_LIMITS.destinationsPerPolicy);
+  const restDestinations = p.destinations.length - shownDestinations.length;
+  const destinations = shownDestinations.length
+    ? shownDestinations.map((d) => `<span class="dest">${esc(d)}</span>`).join('')
+    : '<span class="none">no named destination</span>';
+  const who = p.callers.length
+    ? `<span class="who">${plural(p.callers.length, 'caller')} ${telemetry ? 'cut off' : 'could be cut off'}</span>`
+    : '<span class="who nobody">nobody cut off</span>';
   const callers = p.callers.length
     ? callerTable(p.callers, telemetry, HTML_LIMITS.callersPerPolicy, 'callers')
     : `<p class="empty">${telemetry ? 'No named caller sent plaintext.' : 'No workload outside the mesh could call them.'}</p>`;
-  return (
-    `<article class="card policy" data-policy="${esc(p.policy)}" data-destinations="${p.destinations.length}">` +
-    `<header><span class="badge mode-strict">STRICT</span> <span class="obj">${esc(p.policy)}</span>` +
-    `<span class="who${p.callers.length ? '' : ' nobody'}">${p.callers.length ? `${plural(p.callers.length, 'caller')} ${telemetry ? 'cut off' : 'could be cut off'}` : 'nobody cut off'}</span></header>` +
-    `<p class="dests"><span class="dests-label">reaching</span>${destHtml || '<span class="none">no named destination</span>'}` +
-    `${restDest > 0 ? `<span class="dest more-dest">+${count(restDest)} more</span>` : ''}</p>${callers}${unidentified}</article>`
-  );
+  const u = p.unidentified;
+  const unidentified = u
+    ? `<p class="unidentified" data-unidentified data-requests="${u.requests}" data-connections="${u.connections}">` +
+      'Plus plaintext from sources Istio could not name (<code class="plain">unknown</code>): ' +
+      `${plural(u.requests, 'request')}, ${plural(u.connections, 'TCP connection')}.</p>`
+    : '';
+  return [
+    `<article class="card policy" data-policy="${esc(p.policy)}" data-destinations="${p.destinations.length}">`,
+    `<header><span class="badge mode-strict">STRICT</span> <span class="obj">${esc(p.policy)}</span>${who}</header>`,
+    `<p class="dests"><span class="dests-label">reaching</span>${destinations}`,
+    when(restDestinations > 0, `<span class="dest">+${count(restDestinations)} more</span>`),
+    `</p>${callers}${unidentified}</article>`,
+  ].join('');
+}
+
+function basis(section: CallersSection): string {
+  if (section.basis === 'telemetry') {
+    return [
+      '<p class="basis basis-telemetry"><b>Observed traffic.</b> Workloads outside the mesh that sent plaintext to workloads ',
+      `a STRICT policy governs, from Istio's telemetry (<code class="plain">connection_security_policy="none"</code>)`,
+      when(section.window, ` over the last ${esc(section.window ?? '')}`),
+      when(section.observedAt, `, read ${esc(section.observedAt ?? '')}`),
+      '. Once STRICT is enforced on them, these calls fail.</p>',
+    ].join('');
+  }
+  const why = section.error ? 'Telemetry could not be read' : 'No Prometheus is configured (<code class="plain">--prometheus-url</code>)';
+  return [
+    `<p class="basis basis-possible"><b>Possible callers, not observed traffic.</b> ${why}, so these are every workload outside `,
+    'the mesh that could call a workload under STRICT. Whether they do, only telemetry can tell.</p>',
+  ].join('');
 }
 
 function callersSection(section: CallersSection): string {
   const telemetry = section.basis === 'telemetry';
-  const basis = telemetry
-    ? `<p class="basis basis-telemetry"><b>Observed traffic.</b> Workloads outside the mesh that sent plaintext to workloads a STRICT policy governs, ` +
-      `from Istio's telemetry (<code class="plain">connection_security_policy="none"</code>)${section.window ? ` over the last ${esc(section.window)}` : ''}` +
-      `${section.observedAt ? `, read ${esc(section.observedAt)}` : ''}. Once STRICT is enforced on them, these calls fail.</p>`
-    : `<p class="basis basis-possible"><b>Possible callers, not observed traffic.</b> ${
-        section.error ? 'Telemetry could not be read' : 'No Prometheus is configured (<code class="plain">--prometheus-url</code>)'
-      }, so these are every workload outside the mesh that could call a workload under STRICT. Whether they do, only telemetry can tell.</p>`;
   const error = section.error
-    ? `<p class="error card" data-callers-error>The last telemetry refresh failed: ${esc(section.error)}${telemetry ? ' — the figures below are from the last good read.' : ''}</p>`
+    ? `<p class="error card" data-callers-error>The last telemetry refresh failed: ${esc(section.error)}` +
+      `${when(telemetry, ' — the figures below are from the last good read.')}</p>`
     : '';
-  const policies = section.byPolicy.slice(0, HTML_LIMITS.policies);
   const anyCaller = section.byPolicy.some((p) => p.callers.length > 0 || p.unidentified) || (section.possible?.length ?? 0) > 0;
+  const nobody = telemetry
+    ? 'No plaintext traffic into STRICT workloads was seen.'
+    : 'No workload outside the mesh could call a STRICT workload.';
   const empty = anyCaller
     ? ''
-    : `<div class="card all-clear" data-empty="callers"><span class="big-check">✓</span><div><b>${
-        telemetry ? 'No plaintext traffic into STRICT workloads was seen.' : 'No workload outside the mesh could call a STRICT workload.'
-      }</b> STRICT cuts no one off.</div></div>`;
-  const possible =
-    !telemetry && section.possible
-      ? `<h3>Workloads outside the mesh that could call <span class="count">${count(section.possible.length)}</span></h3>` +
-        (section.possible.length
-          ? `<div class="card table-card">${callerTable(section.possible, false, HTML_LIMITS.possible, 'possible', ' data-list="possible"')}</div>`
-          : '<p class="empty" data-empty="possible">None.</p>')
-      : '';
-  return (
-    `<section id="callers" data-basis="${esc(section.basis)}"><h2>Callers STRICT would cut off</h2>${basis}${error}${empty}` +
-    `${policies.map((p) => policyCard(p, telemetry)).join('')}` +
-    `${section.byPolicy.length > policies.length ? more('policies', section.byPolicy.length - policies.length) : ''}${possible}</section>`
-  );
+    : `<div class="card all-clear" data-empty="callers"><span class="big-check">✓</span><div><b>${nobody}</b> STRICT cuts no one off.</div></div>`;
+  const policies = section.byPolicy.slice(0, HTML_LIMITS.policies);
+  const possible = section.possible ?? [];
+  const possibleList = possible.length
+    ? `<div class="card table-card">${callerTable(possible, false, HTML_LIMITS.possible, 'possible', ' data-list="possible"')}</div>`
+    : '<p class="empty" data-empty="possible">None.</p>';
+  return [
+    `<section id="callers" data-basis="${esc(section.basis)}"><h2>Callers STRICT would cut off</h2>`,
+    basis(section),
+    error,
+    empty,
+    policies.map((p) => policyCard(p, telemetry)).join(''),
+    when(section.byPolicy.length > policies.length, more('policies', section.byPolicy.length - policies.length)),
+    when(
+      !telemetry && section.possible,
+      `<h3>Workloads outside the mesh that could call <span class="count">${count(possible.length)}</span></h3>${possibleList}`,
+    ),
+    '</section>',
+  ].join('');
 }
 
+const MONO = 'ui-monospace,"SFMono-Regular",Menlo,Consolas,"Liberation Mono",monospace';
+
 const STYLE = `
-:root{--ink:#1b2430;--muted:#5d6b7e;--line:#e3e8ef;--bg:#f3f5f9;--card:#fff;--ok:#1a7f4b;--ok-bg:#e2f6eb;--warn:#8a5700;--warn-bg:#fff1cf;
---bad:#b42318;--bad-bg:#fde6e4;--info:#1d5fb8;--info-bg:#e4eefc;--navy:#0e1b33}
+:root{--ink:#1b2430;--muted:#5d6b7e;--line:#e3e8ef;--bg:#f3f5f9;--card:#fff;--ok:#1a7f4b;--ok-bg:#e2f6eb;--warn:#8a5700;
+--warn-bg:#fff1cf;--bad:#b42318;--bad-bg:#fde6e4;--info:#1d5fb8;--info-bg:#e4eefc;--navy:#0e1b33}
 *{box-sizing:border-box}
 html{color-scheme:light}
 body{margin:0;background:var(--bg);color:var(--ink);font:14px/1.5 system-ui,-apple-system,"Segoe UI",Roboto,"Helvetica Neue",Arial,sans-serif}
 .wrap,main{max-width:1280px;margin:0 auto;padding:0 28px}
-code{font-family:ui-monospace,"SFMono-Regular",Menlo,Consolas,"Liberation Mono",monospace;font-size:12.5px}
+code{font-family:${MONO};font-size:12.5px}
 .top{background:linear-gradient(135deg,#0e1b33 0%,#17335e 60%,#1d4a7a 100%);color:#fff;padding:26px 0 0}
 .brand{margin:0;font-size:13px;letter-spacing:.12em;text-transform:uppercase;color:#9fb7d9;font-weight:600}
 .brand span{color:#fff}
@@ -417,12 +504,12 @@ h3{font-size:16px;margin:26px 0 4px;display:flex;align-items:center;gap:10px;fle
 .count{background:#dfe5ee;color:#334155;font-size:12px;font-weight:600;padding:1px 9px;border-radius:999px}
 .card{background:var(--card);border:1px solid var(--line);border-radius:12px;box-shadow:0 1px 2px rgba(16,24,40,.04)}
 .tiles{display:grid;grid-template-columns:repeat(auto-fit,minmax(180px,1fr));gap:14px}
-.tile{display:flex;flex-direction:column;gap:2px;background:var(--card);border:1px solid var(--line);border-radius:12px;padding:14px 16px;
-border-top:4px solid #94a3b8;color:inherit;text-decoration:none;min-width:0}
+.tile{display:flex;flex-direction:column;gap:2px;background:var(--card);border:1px solid var(--line);border-radius:12px;
+padding:14px 16px;border-top:4px solid #94a3b8;color:inherit;text-decoration:none;min-width:0}
 .tone-ok{border-top-color:var(--ok)}.tone-warn{border-top-color:#d99a00}.tone-bad{border-top-color:var(--bad)}
 a.tile:hover{box-shadow:0 4px 14px rgba(16,24,40,.08)}
 .tile .label{font-size:12px;color:var(--muted);font-weight:600;text-transform:uppercase;letter-spacing:.06em;overflow-wrap:anywhere}
-.tile .rule-label{font-family:ui-monospace,Menlo,Consolas,monospace;text-transform:none;letter-spacing:0;font-size:12.5px;color:#334155}
+.tile .rule-label{font-family:${MONO};text-transform:none;letter-spacing:0;font-size:12.5px;color:#334155}
 .tile .value{font-size:30px;font-weight:700;letter-spacing:-.02em;line-height:1.15}
 .tone-bad .value{color:var(--bad)}.tone-ok.rule-tile .value{color:var(--ok)}
 .tile .sub{font-size:12.5px;color:var(--muted)}
@@ -436,7 +523,8 @@ a.tile:hover{box-shadow:0 4px 14px rgba(16,24,40,.08)}
 .table-card{overflow-x:auto}
 table{border-collapse:collapse;width:100%}
 th,td{text-align:left;padding:9px 12px;border-bottom:1px solid var(--line);vertical-align:middle}
-thead th{position:sticky;top:0;background:#f8fafc;font-size:11.5px;text-transform:uppercase;letter-spacing:.06em;color:var(--muted);font-weight:600;z-index:1}
+thead th{position:sticky;top:0;background:#f8fafc;font-size:11.5px;text-transform:uppercase;letter-spacing:.06em;color:var(--muted);
+font-weight:600;z-index:1}
 tbody tr:last-child>*{border-bottom:0}
 tbody tr:hover{background:#f8fafc}
 tbody th{font-weight:600;min-width:150px;max-width:280px;overflow-wrap:break-word}
@@ -444,15 +532,17 @@ tr.has-violations>th:first-child{box-shadow:inset 3px 0 0 var(--bad)}
 tr.exempt{color:#7b8798}
 tr.exempt>*{background:#fafbfc}
 tr.exempt .badge,tr.exempt .bar{opacity:.5}
-.tag{display:block;width:fit-content;margin-top:3px;font-size:10.5px;font-weight:600;text-transform:uppercase;letter-spacing:.06em;background:#eef1f5;color:#64748b;padding:1px 6px;border-radius:4px}
+.tag{display:block;width:fit-content;margin-top:3px;font-size:10.5px;font-weight:600;text-transform:uppercase;letter-spacing:.06em;
+background:#eef1f5;color:#64748b;padding:1px 6px;border-radius:4px}
 .num{text-align:right;font-variant-numeric:tabular-nums}
-.badge{display:inline-block;font-size:11px;font-weight:700;letter-spacing:.05em;padding:2px 8px;border-radius:999px;text-transform:uppercase;white-space:nowrap}
+.badge{display:inline-block;font-size:11px;font-weight:700;letter-spacing:.05em;padding:2px 8px;border-radius:999px;text-transform:uppercase;
+white-space:nowrap}
 .mode-strict{background:var(--ok-bg);color:var(--ok)}
 .mode-permissive{background:var(--warn-bg);color:var(--warn)}
 .mode-disable{background:var(--bad-bg);color:var(--bad)}
 td.mode{white-space:nowrap}
 td.mode .from{display:block;font-size:11.5px;color:var(--muted);margin-top:2px}
-.enroll{display:inline-block;font-family:ui-monospace,Menlo,Consolas,monospace;font-size:12px;background:#eef2f7;padding:1px 6px;border-radius:4px;white-space:nowrap}
+.enroll{display:inline-block;font-family:${MONO};font-size:12px;background:#eef2f7;padding:1px 6px;border-radius:4px;white-space:nowrap}
 .long{white-space:normal;max-width:230px;overflow-wrap:anywhere}
 .enroll-none{background:transparent;color:var(--muted)}
 td.cov{white-space:nowrap;font-variant-numeric:tabular-nums;padding-top:6px;padding-bottom:6px}
@@ -465,18 +555,19 @@ td.cov{white-space:nowrap;font-variant-numeric:tabular-nums;padding-top:6px;padd
 .none{color:#98a2b3}
 .okmark{color:var(--ok);font-weight:600;white-space:nowrap}
 td.viol{min-width:150px}
-.viol .chip{margin-bottom:2px}
 .total{display:inline-block;min-width:22px;color:var(--bad);font-size:15px;margin-right:6px}
-.chip{display:inline-block;font-size:11px;font-weight:600;background:var(--bad-bg);color:var(--bad);padding:1px 7px;border-radius:4px;margin-right:4px}
+.chip{display:inline-block;font-size:11px;font-weight:600;background:var(--bad-bg);color:var(--bad);padding:1px 7px;border-radius:4px;
+margin:0 4px 2px 0}
 .more{color:var(--muted);margin:10px 2px;font-style:italic}
 .more code{font-style:normal;background:#e8edf3;padding:1px 6px;border-radius:4px}
 .capped{font-style:normal;text-align:center;border:1px dashed #b8c2d0;border-radius:10px;padding:10px;background:#fafbfd}
 .capped b{color:var(--ink)}
-.rule-id{font-family:ui-monospace,Menlo,Consolas,monospace;font-size:13px;background:var(--navy);color:#fff;padding:2px 8px;border-radius:6px}
+.rule-id{font-family:${MONO};font-size:13px;background:var(--navy);color:#fff;padding:2px 8px;border-radius:6px}
 .rule.clean .rule-id{background:var(--ok)}
 .about{margin:0 0 10px;color:var(--muted)}
 .finding{background:var(--card);border:1px solid var(--line);border-left:4px solid #94a3b8;border-radius:10px;padding:10px 16px;margin:8px 0}
-.finding.action-deny{border-left-color:var(--bad)}.finding.action-warn{border-left-color:#d99a00}.finding.action-audit{border-left-color:var(--info)}
+.finding.action-deny{border-left-color:var(--bad)}.finding.action-warn{border-left-color:#d99a00}
+.finding.action-audit{border-left-color:var(--info)}
 .finding header{display:flex;align-items:baseline;gap:8px;flex-wrap:wrap}
 .finding .action{background:#eef1f5;color:#475467}
 .action-deny .action{background:var(--bad-bg);color:var(--bad)}.action-warn .action{background:var(--warn-bg);color:var(--warn)}
@@ -484,13 +575,14 @@ td.viol{min-width:150px}
 .kind{color:var(--muted);font-size:12.5px}
 .obj{font-weight:650;overflow-wrap:anywhere}
 .message{margin:4px 0 0;white-space:pre-wrap;overflow-wrap:anywhere}
-.fix{margin-top:8px;background:#f6f9fc;border:1px solid #e1e8f0;border-radius:8px;padding:6px 12px;display:grid;grid-template-columns:34px 1fr;gap:10px;align-items:baseline}
+.fix{margin-top:8px;background:#f6f9fc;border:1px solid #e1e8f0;border-radius:8px;padding:6px 12px;display:grid;
+grid-template-columns:34px 1fr;gap:10px;align-items:baseline}
 .fix-label{font-size:11px;font-weight:700;letter-spacing:.08em;text-transform:uppercase;color:var(--ok)}
 .fix p,.fix ol{margin:0;overflow-wrap:anywhere}
 .fix ol{padding-left:18px}
 .fix li{margin:2px 0}
-.fix code{display:inline-block;background:#0f1b2d;color:#e6edf7;padding:3px 8px;border-radius:6px;user-select:all;-webkit-user-select:all;cursor:copy;
-white-space:pre-wrap;word-break:break-all;margin:1px 0}
+.fix code{display:inline-block;background:#0f1b2d;color:#e6edf7;padding:3px 8px;border-radius:6px;user-select:all;-webkit-user-select:all;
+cursor:copy;white-space:pre-wrap;word-break:break-all;margin:1px 0}
 .fix code::selection{background:#3b6fb6;color:#fff}
 .subjects{margin-top:8px;font-size:13px}
 .subjects summary{cursor:pointer;color:var(--muted)}
@@ -498,7 +590,8 @@ white-space:pre-wrap;word-break:break-all;margin:1px 0}
 .subjects li{overflow-wrap:anywhere}
 .empty{color:var(--muted);padding:10px 2px;margin:0}
 .all-clear{display:flex;align-items:center;gap:14px;padding:16px 18px;border-color:#b7e4c9;background:#f1fbf5;margin:10px 0}
-.big-check{display:inline-flex;align-items:center;justify-content:center;width:34px;height:34px;border-radius:50%;background:var(--ok);color:#fff;font-size:18px;font-weight:700;flex:none}
+.big-check{display:inline-flex;align-items:center;justify-content:center;width:34px;height:34px;border-radius:50%;background:var(--ok);
+color:#fff;font-size:18px;font-weight:700;flex:none}
 .basis{margin:4px 0 12px;padding:10px 14px;border-radius:8px;max-width:980px}
 .basis-telemetry{background:var(--info-bg);color:#18406f}
 .basis-possible{background:var(--warn-bg);color:#6b4500}
@@ -525,16 +618,20 @@ const STYLE_HASH = createHash('sha256').update(STYLE, 'utf8').digest('base64');
 const CSP = `default-src 'none'; style-src 'sha256-${STYLE_HASH}'; base-uri 'none'; form-action 'none'`;
 
 export function renderHtml(report: AuditReport): string {
-  return (
-    '<!doctype html>\n' +
-    `<html lang="en" data-report="mtls-guard-audit" data-source="${esc(report.source)}" data-istio-version="${esc(report.istioVersion)}" ` +
-    `data-mesh-mode="${esc(report.mesh.mode)}"><head><meta charset="utf-8">` +
-    `<meta http-equiv="Content-Security-Policy" content="${CSP}">` +
-    '<meta name="viewport" content="width=device-width,initial-scale=1">' +
-    `<title>mtls-guard audit · ${esc(report.source)}</title><style>${STYLE}</style></head><body>` +
-    header(report) +
-    `<main>${tiles(report)}${namespaces(report)}${violations(report)}${callersSection(report.callers)}` +
-    `<footer>${esc(report.kind)} ${esc(report.apiVersion)} · the whole report, uncapped: <code>mtls-guard audit --output json</code></footer></main>` +
-    '</body></html>\n'
-  );
+  const root = `data-report="mtls-guard-audit" data-source="${esc(report.source)}" data-istio-version="${esc(report.istioVersion)}"`;
+  return [
+    '<!doctype html>\n',
+    `<html lang="en" ${root} data-mesh-mode="${esc(report.mesh.mode)}"><head><meta charset="utf-8">`,
+    `<meta http-equiv="Content-Security-Policy" content="${CSP}">`,
+    '<meta name="viewport" content="width=device-width,initial-scale=1">',
+    `<title>mtls-guard audit · ${esc(report.source)}</title><style>${STYLE}</style></head><body>`,
+    header(report),
+    '<main>',
+    tiles(report),
+    namespaces(report),
+    violations(report),
+    callersSection(report.callers),
+    `<footer>${esc(report.kind)} ${esc(report.apiVersion)} · the whole report, uncapped: ${JSON_HINT}</footer>`,
+    '</main></body></html>\n',
+  ].join('');
 }

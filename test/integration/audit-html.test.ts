@@ -89,7 +89,11 @@ async function clean(t: Test, loaded: Loaded): Promise<void> {
     styles: document.querySelectorAll('style').length,
     links: document.querySelectorAll('link, img, iframe, object, embed').length,
   }));
-  t.match(page.csp, /^default-src 'none'; style-src 'sha256-[A-Za-z0-9+/]+=*'/, 'a strict CSP: nothing by default, the one stylesheet by hash');
+  t.match(
+    page.csp,
+    /^default-src 'none'; style-src 'sha256-[A-Za-z0-9+/]+=*'/,
+    'a strict CSP: nothing by default, the one stylesheet by hash',
+  );
   t.equal(page.scripts, 0, 'no script');
   t.equal(page.styles, 1, 'one stylesheet');
   t.equal(page.links, 0, 'no external resource element');
@@ -112,7 +116,9 @@ async function rows(page: Page): Promise<RowSeen[]> {
       name: tr.querySelector('.ns')?.textContent ?? '',
       text: (tr as HTMLElement).innerText,
       data: { ...(tr as HTMLElement).dataset } as Record<string, string>,
-      chips: Object.fromEntries([...tr.querySelectorAll('[data-rule]')].map((c) => [c.getAttribute('data-rule'), c.getAttribute('data-count')])),
+      chips: Object.fromEntries(
+        [...tr.querySelectorAll('[data-rule]')].map((c) => [c.getAttribute('data-rule'), c.getAttribute('data-count')]),
+      ),
       dimmed: Number(getComputedStyle(tr).opacity) < 1 || getComputedStyle(tr).color !== getComputedStyle(document.body).color,
     })),
   );
@@ -139,8 +145,10 @@ function checkRow(t: Test, seen: RowSeen, expected: NamespacePosture): void {
   for (const rule of RULE_IDS) t.equal(Number(seen.chips[rule] ?? 0), expected.violations[rule], `${expected.name}: ${rule} count`);
   t.ok(seen.text.includes(expected.mode.mode), `${expected.name}: mode shown`);
   t.ok(seen.text.includes(expected.mode.policy ?? 'Istio default'), `${expected.name}: what sets the mode shown`);
-  if (expected.pods.total > 0) t.ok(seen.text.includes(`${expected.pods.inMesh}/${expected.pods.total}`), `${expected.name}: pods in/total shown`);
-  if (expected.templates.total > 0) t.ok(seen.text.includes(`${expected.templates.inMesh}/${expected.templates.total}`), `${expected.name}: templates in/total shown`);
+  if (expected.pods.total > 0)
+    t.ok(seen.text.includes(`${expected.pods.inMesh}/${expected.pods.total}`), `${expected.name}: pods in/total shown`);
+  if (expected.templates.total > 0)
+    t.ok(seen.text.includes(`${expected.templates.inMesh}/${expected.templates.total}`), `${expected.name}: templates in/total shown`);
   t.equal(seen.dimmed, expected.exempt, `${expected.name}: ${expected.exempt ? 'dimmed' : 'not dimmed'}`);
 }
 
@@ -154,8 +162,13 @@ async function checkTiles(t: Test, page: Page, report: AuditReport): Promise<voi
   const s = report.summary;
   t.match(byKey('namespaces'), { count: String(s.namespaces), value: fmt(s.namespaces) }, 'namespaces tile');
   t.match(byKey('coverage'), { count: String(s.workloads.inMesh), total: String(s.workloads.total) }, 'coverage tile');
-  t.match(byKey('out-of-mesh'), { count: String(s.workloads.outOfMesh), hostNetwork: String(s.workloads.hostNetwork), value: fmt(s.workloads.outOfMesh) }, 'out-of-mesh tile');
-  for (const rule of RULE_IDS) t.match(byKey('violations', rule), { count: String(s.violations[rule]), value: fmt(s.violations[rule]) }, `${rule} tile`);
+  t.match(
+    byKey('out-of-mesh'),
+    { count: String(s.workloads.outOfMesh), hostNetwork: String(s.workloads.hostNetwork), value: fmt(s.workloads.outOfMesh) },
+    'out-of-mesh tile',
+  );
+  for (const rule of RULE_IDS)
+    t.match(byKey('violations', rule), { count: String(s.violations[rule]), value: fmt(s.violations[rule]) }, `${rule} tile`);
 }
 
 interface FindingSeen {
@@ -168,7 +181,9 @@ interface FindingSeen {
 
 async function findings(page: Page): Promise<{ sections: Record<string, string>; seen: FindingSeen[]; more: Record<string, string> }> {
   return page.evaluate(() => ({
-    sections: Object.fromEntries([...document.querySelectorAll('section[data-findings]')].map((s) => [s.getAttribute('data-findings'), s.getAttribute('data-count')])),
+    sections: Object.fromEntries(
+      [...document.querySelectorAll('section[data-findings]')].map((s) => [s.getAttribute('data-findings'), s.getAttribute('data-count')]),
+    ),
     seen: [...document.querySelectorAll('article[data-finding]')].map((a) => ({
       rule: a.getAttribute('data-rule') ?? '',
       action: a.getAttribute('data-action') ?? '',
@@ -176,11 +191,14 @@ async function findings(page: Page): Promise<{ sections: Record<string, string>;
       message: a.querySelector('.message')?.textContent ?? '',
       commands: [...a.querySelectorAll('code[data-command]')].map((c) => c.textContent ?? ''),
     })),
-    more: Object.fromEntries([...document.querySelectorAll('[data-more="findings"]')].map((m) => [m.getAttribute('data-rule'), m.getAttribute('data-count')])),
+    more: Object.fromEntries(
+      [...document.querySelectorAll('[data-more="findings"]')].map((m) => [m.getAttribute('data-rule'), m.getAttribute('data-count')]),
+    ),
   }));
 }
 
-const objectName = (f: AuditReport['findings'][number]) => `${f.object.kind} ${f.object.namespace ? `${f.object.namespace}/` : ''}${f.object.name}`;
+const objectName = (f: AuditReport['findings'][number]) =>
+  `${f.object.kind} ${f.object.namespace ? `${f.object.namespace}/` : ''}${f.object.name}`;
 
 /** Every finding is on the page, grouped by rule in RULE_IDS order, or counted in its rule's "and N more". */
 async function checkFindings(t: Test, page: Page, report: AuditReport): Promise<FindingSeen[]> {
@@ -223,7 +241,11 @@ t.test('the sample report: header, tiles, namespaces worst first, every finding 
   const seenRows = await rows(page);
   // Worst first: violations, then workloads outside the mesh (hostNetwork aside), then name; exempt last.
   const order = ['orders', 'payments', 'legacy', 'reports', 'checkout', 'frontend', 'monitoring', 'sandbox', 'istio-system', 'kube-system'];
-  t.same(seenRows.map((r) => r.name), order, 'namespaces, worst first, exempt last');
+  t.same(
+    seenRows.map((r) => r.name),
+    order,
+    'namespaces, worst first, exempt last',
+  );
   for (const seen of seenRows) checkRow(t, seen, report.namespaces.find((n) => n.name === seen.name) as NamespacePosture);
 
   const seen = await checkFindings(t, page, report);
@@ -245,9 +267,16 @@ t.test('the sample report: header, tiles, namespaces worst first, every finding 
     policies: [...document.querySelectorAll('[data-policy]')].map((p) => ({
       policy: p.getAttribute('data-policy'),
       destinations: p.getAttribute('data-destinations'),
-      callers: [...p.querySelectorAll('[data-caller]')].map((c) => [c.getAttribute('data-caller'), c.getAttribute('data-requests'), c.getAttribute('data-connections')]),
+      callers: [...p.querySelectorAll('[data-caller]')].map((c) => [
+        c.getAttribute('data-caller'),
+        c.getAttribute('data-requests'),
+        c.getAttribute('data-connections'),
+      ]),
       unidentified: p.querySelector('[data-unidentified]')
-        ? [p.querySelector('[data-unidentified]')?.getAttribute('data-requests'), p.querySelector('[data-unidentified]')?.getAttribute('data-connections')]
+        ? [
+            p.querySelector('[data-unidentified]')?.getAttribute('data-requests'),
+            p.querySelector('[data-unidentified]')?.getAttribute('data-connections'),
+          ]
         : null,
     })),
     empty: document.querySelector('[data-empty="callers"]') !== null,
@@ -282,7 +311,11 @@ t.test('no telemetry: the callers are possible ones, and said to be', async (t) 
   }));
   t.equal(section.basis, 'possible');
   t.match(section.text, /Possible callers, not observed traffic/, 'says plainly these were not seen');
-  t.same(section.possible, report.callers.possible?.map((c) => `${c.namespace}/${c.workload}`), 'every possible caller listed');
+  t.same(
+    section.possible,
+    report.callers.possible?.map((c) => `${c.namespace}/${c.workload}`),
+    'every possible caller listed',
+  );
   t.equal(section.numbers, 0, 'no traffic figures without telemetry');
   await screenshot(loaded, 'audit-report-possible');
   await loaded.page.close();
@@ -315,7 +348,9 @@ t.test('markup and quotes in the report stay text: nothing injected, nothing run
   await clean(t, loaded);
   const page = await loaded.page.evaluate(() => ({
     injected: (window as unknown as { __injected?: string }).__injected ?? null,
-    planted: document.querySelectorAll('#injected-message, #injected-caller, #injected-error, img, iframe, svg[onload], em, a[href^="javascript"]').length,
+    planted: document.querySelectorAll(
+      '#injected-message, #injected-caller, #injected-error, img, iframe, svg[onload], em, a[href^="javascript"]',
+    ).length,
     title: document.title,
     bodyShown: getComputedStyle(document.body).display,
     names: [...document.querySelectorAll('tr[data-namespace] .ns')].map((n) => n.textContent),
@@ -367,7 +402,11 @@ t.test('2,000 namespaces and 50,000 findings: capped lists, a file a browser ope
     const [x, y] = [badness(a), badness(b)];
     return x.reduce((d, v, i) => d || v - (y[i] as number), 0) || (a.name < b.name ? -1 : 1);
   });
-  t.same(seenRows.map((r) => r.name), expected.slice(0, HTML_LIMITS.namespaces).map((n) => n.name), 'the worst namespaces, in order');
+  t.same(
+    seenRows.map((r) => r.name),
+    expected.slice(0, HTML_LIMITS.namespaces).map((n) => n.name),
+    'the worst namespaces, in order',
+  );
   for (const seen of seenRows.slice(0, 20)) checkRow(t, seen, report.namespaces.find((n) => n.name === seen.name) as NamespacePosture);
   const moreRows = await loaded.page.$eval('[data-more="namespaces"]', (e) => [e.getAttribute('data-count'), (e as HTMLElement).innerText]);
   t.equal(moreRows[0], String(scale.namespaces - HTML_LIMITS.namespaces), 'the rest counted');
@@ -397,8 +436,21 @@ t.test('edge cases: no namespaces, a rule without findings, a cluster-scoped obj
   const base = sampleReport();
   const many = Array.from({ length: HTML_LIMITS.subjectsPerFinding + 7 }, (_, i) => ({ kind: 'Pod', namespace: 'orders', name: `p-${i}` }));
   const edgeFindings: AuditReport['findings'] = [
-    { rule: 'mtls-drift', action: 'audit', object: { apiVersion: 'v1', kind: 'Namespace', name: 'orders' }, message: 'Namespace orders: drift', fix: ' \n ', subjects: [] },
-    { rule: 'mtls-drift', action: 'warn', object: { apiVersion: 'v1', kind: 'Namespace', name: 'shop' }, message: 'Namespace shop: many', subjects: many },
+    {
+      rule: 'mtls-drift',
+      action: 'audit',
+      object: { apiVersion: 'v1', kind: 'Namespace', name: 'orders' },
+      message: 'Namespace orders: drift',
+      fix: ' \n ',
+      subjects: [],
+    },
+    {
+      rule: 'mtls-drift',
+      action: 'warn',
+      object: { apiVersion: 'v1', kind: 'Namespace', name: 'shop' },
+      message: 'Namespace shop: many',
+      subjects: many,
+    },
   ];
   const variants: [string, AuditReport, (t: Test, page: Page) => Promise<void>][] = [
     [
@@ -417,7 +469,9 @@ t.test('edge cases: no namespaces, a rule without findings, a cluster-scoped obj
         const seen = await page.evaluate(() => ({
           empty: document.querySelector('[data-empty="namespaces"]')?.textContent,
           coverage: document.querySelector('[data-tile="coverage"] .value')?.textContent,
-          emptyRules: [...document.querySelectorAll('[data-empty="rule"]')].map((e) => e.closest('[data-findings]')?.getAttribute('data-findings')),
+          emptyRules: [...document.querySelectorAll('[data-empty="rule"]')].map((e) =>
+            e.closest('[data-findings]')?.getAttribute('data-findings'),
+          ),
           objects: [...document.querySelectorAll('article[data-finding]')].map((a) => a.getAttribute('data-object')),
           fixes: document.querySelectorAll('.fix').length,
           subjects: document.querySelectorAll('.subjects li').length,
@@ -466,7 +520,16 @@ t.test('edge cases: no namespaces, a rule without findings, a cluster-scoped obj
     ],
     [
       'an empty mesh: no workload at all',
-      { ...base, namespaces: [], findings: [], summary: { namespaces: 0, workloads: { total: 0, inMesh: 0, outOfMesh: 0, hostNetwork: 0 }, violations: { 'strict-requires-mesh': 0, 'mtls-drift': 0, 'pod-requires-mesh': 0 } } },
+      {
+        ...base,
+        namespaces: [],
+        findings: [],
+        summary: {
+          namespaces: 0,
+          workloads: { total: 0, inMesh: 0, outOfMesh: 0, hostNetwork: 0 },
+          violations: { 'strict-requires-mesh': 0, 'mtls-drift': 0, 'pod-requires-mesh': 0 },
+        },
+      },
       async (t, page) => {
         const seen = await page.evaluate(() => ({
           coverage: document.querySelector('[data-tile="coverage"] .value')?.textContent,

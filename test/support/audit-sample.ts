@@ -35,7 +35,7 @@ export const HOSTILE = {
   objectName: '"><img src=x onerror="window.__injected=\'object\'">',
   message: 'Pod <b id="injected-message">bold</b> & \'quoted\' "double" </p><script>window.__injected="message"</script>',
   fix: 'kubectl label namespace "><svg onload="window.__injected=\'fix\'"> istio-injection=enabled',
-  workload: "it's <em id=\"injected-caller\">here</em> & there",
+  workload: 'it\'s <em id="injected-caller">here</em> & there',
   source: 'files: <iframe src="https://example.invalid/"></iframe>',
   istioVersion: '1.27<style>body{display:none}</style>',
   error: 'query failed: <a id="injected-error" href="javascript:alert(1)">x</a> & "retry"',
@@ -63,16 +63,40 @@ const NAMESPACES: NamespaceSeed[] = [
   { name: 'frontend', enrollment: 'ambient', mode: { mode: 'STRICT', policy: 'frontend/strict' }, pods: cov(9, 0), templates: cov(3, 0) },
   { name: 'istio-system', exempt: true, enrollment: 'none', mode: MESH, pods: cov(2, 3), templates: cov(2, 1) },
   { name: 'kube-system', exempt: true, enrollment: 'none', mode: MESH, pods: cov(0, 14, 4), templates: cov(0, 5, 2) },
-  { name: 'legacy', enrollment: 'istio-injection=enabled', mode: { mode: 'PERMISSIVE', policy: 'legacy/permissive' }, pods: cov(4, 2), templates: cov(2, 1) },
+  {
+    name: 'legacy',
+    enrollment: 'istio-injection=enabled',
+    mode: { mode: 'PERMISSIVE', policy: 'legacy/permissive' },
+    pods: cov(4, 2),
+    templates: cov(2, 1),
+  },
   { name: 'monitoring', enrollment: 'istio-injection=enabled', mode: MESH, pods: cov(6, 3, 3), templates: cov(2, 1, 1) },
   { name: 'orders', enrollment: 'none', mode: MESH, pods: cov(0, 6), templates: cov(0, 3) },
-  { name: 'payments', enrollment: 'istio-injection=enabled', mode: { mode: 'STRICT', policy: 'payments/strict' }, ownPolicy: 2, pods: cov(12, 2), templates: cov(4, 1) },
-  { name: 'reports', enrollment: 'istio-injection=enabled', mode: { mode: 'DISABLE', policy: 'reports/disable' }, pods: cov(3, 0), templates: cov(1, 0) },
+  {
+    name: 'payments',
+    enrollment: 'istio-injection=enabled',
+    mode: { mode: 'STRICT', policy: 'payments/strict' },
+    ownPolicy: 2,
+    pods: cov(12, 2),
+    templates: cov(4, 1),
+  },
+  {
+    name: 'reports',
+    enrollment: 'istio-injection=enabled',
+    mode: { mode: 'DISABLE', policy: 'reports/disable' },
+    pods: cov(3, 0),
+    templates: cov(1, 0),
+  },
   { name: 'sandbox', enrollment: 'istio.io/rev=1-26', mode: { mode: 'PERMISSIVE' }, ownPolicy: 0, pods: cov(0, 0), templates: cov(0, 0) },
 ];
 
 const pa = (namespace: string, name: string) => ({ apiVersion: 'security.istio.io/v1', kind: 'PeerAuthentication', namespace, name });
-const workload = (kind: string, namespace: string, name: string) => ({ apiVersion: kind === 'Pod' ? 'v1' : 'apps/v1', kind, namespace, name });
+const workload = (kind: string, namespace: string, name: string) => ({
+  apiVersion: kind === 'Pod' ? 'v1' : 'apps/v1',
+  kind,
+  namespace,
+  name,
+});
 const subject = (kind: string, namespace: string, name: string): SubjectRef => ({ kind, namespace, name });
 
 function strictFinding(policy: string, offenders: SubjectRef[], because: string): AuditFinding {
@@ -88,7 +112,9 @@ function strictFinding(policy: string, offenders: SubjectRef[], because: string)
     action: 'deny',
     object: pa(ns, name),
     message: lines.join('\n'),
-    fix: namespaces.map((n) => `- ${n}: kubectl label namespace ${n} istio-injection=enabled; kubectl rollout restart deployment -n ${n}`).join('\n'),
+    fix: namespaces
+      .map((n) => `- ${n}: kubectl label namespace ${n} istio-injection=enabled; kubectl rollout restart deployment -n ${n}`)
+      .join('\n'),
     subjects: offenders,
   };
 }
@@ -111,6 +137,11 @@ function driftFinding(namespace: string, name: string, message: string, fix?: st
 
 function handWrittenFindings(): AuditFinding[] {
   const optOut = 'the pod template sets sidecar.istio.io/inject: "false"';
+  const removeOptOut = 'remove the annotation sidecar.istio.io/inject: "false" from the pod template\'s metadata.annotations';
+  const unlabelled = 'namespace orders has no istio-injection label';
+  const labelOrders =
+    'kubectl label namespace orders istio-injection=enabled ' +
+    '(or add the label sidecar.istio.io/inject: "true" to the pod template\'s metadata.labels)';
   return [
     strictFinding(
       'istio-system/default',
@@ -126,14 +157,18 @@ function handWrittenFindings(): AuditFinding[] {
     ),
     strictFinding(
       'payments/strict',
-      [subject('Deployment', 'payments', 'legacy-batch'), subject('Pod', 'payments', 'debug-shell'), subject('Pod', 'payments', 'legacy-batch-84f6-zt9c2')],
+      [
+        subject('Deployment', 'payments', 'legacy-batch'),
+        subject('Pod', 'payments', 'debug-shell'),
+        subject('Pod', 'payments', 'legacy-batch-84f6-zt9c2'),
+      ],
       optOut,
     ),
-    podFinding('Deployment', 'legacy', 'report-mailer', optOut, 'remove the annotation sidecar.istio.io/inject: "false" from the pod template\'s metadata.annotations'),
-    podFinding('Deployment', 'orders', 'api', 'namespace orders has no istio-injection label', 'kubectl label namespace orders istio-injection=enabled (or add the label sidecar.istio.io/inject: "true" to the pod template\'s metadata.labels)'),
-    podFinding('Deployment', 'orders', 'web', 'namespace orders has no istio-injection label', 'kubectl label namespace orders istio-injection=enabled (or add the label sidecar.istio.io/inject: "true" to the pod template\'s metadata.labels)'),
-    podFinding('Deployment', 'orders', 'worker', 'namespace orders has no istio-injection label', 'kubectl label namespace orders istio-injection=enabled (or add the label sidecar.istio.io/inject: "true" to the pod template\'s metadata.labels)'),
-    podFinding('Deployment', 'payments', 'legacy-batch', optOut, 'remove the annotation sidecar.istio.io/inject: "false" from the pod template\'s metadata.annotations'),
+    podFinding('Deployment', 'legacy', 'report-mailer', optOut, removeOptOut),
+    podFinding('Deployment', 'orders', 'api', unlabelled, labelOrders),
+    podFinding('Deployment', 'orders', 'web', unlabelled, labelOrders),
+    podFinding('Deployment', 'orders', 'worker', unlabelled, labelOrders),
+    podFinding('Deployment', 'payments', 'legacy-batch', optOut, removeOptOut),
     podFinding(
       'Pod',
       'payments',
@@ -141,8 +176,16 @@ function handWrittenFindings(): AuditFinding[] {
       'it was created before the injector ran and has no istio-proxy container',
       "check that istiod's sidecar injector is running and selects this namespace (kubectl get mutatingwebhookconfigurations), then create the pod again",
     ),
-    driftFinding('legacy', 'permissive', 'PeerAuthentication legacy/permissive sets PERMISSIVE: namespace legacy accepts plaintext; mesh-wide mode: STRICT (istio-system/default)'),
-    driftFinding('reports', 'disable', 'PeerAuthentication reports/disable sets DISABLE: namespace reports accepts only plaintext, mutual TLS is off; mesh-wide mode: STRICT (istio-system/default)'),
+    driftFinding(
+      'legacy',
+      'permissive',
+      'PeerAuthentication legacy/permissive sets PERMISSIVE: namespace legacy accepts plaintext; mesh-wide mode: STRICT (istio-system/default)',
+    ),
+    driftFinding(
+      'reports',
+      'disable',
+      'PeerAuthentication reports/disable sets DISABLE: namespace reports accepts only plaintext, mutual TLS is off; mesh-wide mode: STRICT (istio-system/default)',
+    ),
     driftFinding(
       'istio-system',
       'root-selector',
@@ -159,7 +202,13 @@ function telemetryCallers(): StrictCallers[] {
       destinations: ['checkout/cart', 'checkout/checkout-api', 'frontend/web'],
       callers: [
         { namespace: 'orders', workload: 'api', requests: 5231, connections: 12, because: 'namespace orders has no istio-injection label' },
-        { namespace: 'legacy', workload: 'report-mailer', requests: 1284, connections: 0, because: 'the pod template sets sidecar.istio.io/inject: "false"' },
+        {
+          namespace: 'legacy',
+          workload: 'report-mailer',
+          requests: 1284,
+          connections: 0,
+          because: 'the pod template sets sidecar.istio.io/inject: "false"',
+        },
         { namespace: 'ci', workload: 'smoke-tests', requests: 42 },
       ],
       unidentified: { requests: 17, connections: 3 },
@@ -198,7 +247,9 @@ function callersFor(kind: 'telemetry' | 'possible', clean: boolean): CallersSect
     : telemetryCallers().map((p) => ({
         policy: p.policy,
         destinations: p.destinations,
-        callers: p.callers.filter((c) => possible.some((q) => q.namespace === c.namespace && q.workload === c.workload)).map(({ namespace, workload, because }) => ({ namespace, workload, ...(because ? { because } : {}) })),
+        callers: p.callers
+          .filter((c) => possible.some((q) => q.namespace === c.namespace && q.workload === c.workload))
+          .map(({ namespace, workload, because }) => ({ namespace, workload, ...(because ? { because } : {}) })),
       }));
   return { basis: 'possible', byPolicy, possible };
 }
@@ -210,7 +261,13 @@ function countedIn(f: AuditFinding): string[] {
   return [...namespaces];
 }
 
-function assemble(seeds: NamespaceSeed[], findings: AuditFinding[], callers: CallersSection, source: string, istioVersion: string): AuditReport {
+function assemble(
+  seeds: NamespaceSeed[],
+  findings: AuditFinding[],
+  callers: CallersSection,
+  source: string,
+  istioVersion: string,
+): AuditReport {
   const postures = new Map<string, NamespacePosture>();
   for (const seed of [...seeds].sort((a, b) => (a.name < b.name ? -1 : 1))) {
     postures.set(seed.name, { ownPolicy: 0, ...seed, exempt: seed.exempt ?? false, violations: zero() });
@@ -270,15 +327,35 @@ function generated(scale: { namespaces: number; findings: number }, kind: 'telem
   const driftCount = Math.floor(scale.findings * 0.01);
   for (let i = 0; i < strictCount; i += 1) {
     const ns = judged[i % judged.length] as string;
-    findings.push(strictFinding(`${ns}/strict-${i}`, [subject('Deployment', ns, `svc-${i}`), subject('Pod', ns, `svc-${i}-7d9f8c6b5-x2lqp`)], 'the pod template sets sidecar.istio.io/inject: "false"'));
+    findings.push(
+      strictFinding(
+        `${ns}/strict-${i}`,
+        [subject('Deployment', ns, `svc-${i}`), subject('Pod', ns, `svc-${i}-7d9f8c6b5-x2lqp`)],
+        'the pod template sets sidecar.istio.io/inject: "false"',
+      ),
+    );
   }
   for (let i = 0; i < driftCount; i += 1) {
     const ns = judged[i % judged.length] as string;
-    findings.push(driftFinding(ns, `permissive-${i}`, `PeerAuthentication ${ns}/permissive-${i} sets PERMISSIVE: workloads app=svc-${i} in ${ns} accept plaintext`));
+    findings.push(
+      driftFinding(
+        ns,
+        `permissive-${i}`,
+        `PeerAuthentication ${ns}/permissive-${i} sets PERMISSIVE: workloads app=svc-${i} in ${ns} accept plaintext`,
+      ),
+    );
   }
   for (let i = findings.length; i < scale.findings; i += 1) {
     const ns = judged[i % judged.length] as string;
-    findings.push(podFinding('Pod', ns, `job-${i}-x7k2p`, `namespace ${ns} has no istio-injection label`, `kubectl label namespace ${ns} istio-injection=enabled`));
+    findings.push(
+      podFinding(
+        'Pod',
+        ns,
+        `job-${i}-x7k2p`,
+        `namespace ${ns} has no istio-injection label`,
+        `kubectl label namespace ${ns} istio-injection=enabled`,
+      ),
+    );
   }
   const byPolicy: StrictCallers[] = Array.from({ length: 300 }, (_, p) => {
     const ns = judged[p % judged.length] as string;
@@ -313,7 +390,13 @@ export function sampleReport(options: SampleOptions = {}): AuditReport {
   let source = 'cluster:prod-eu-west-1';
   let istioVersion = '1.27.3';
   if (options.hostile) {
-    seeds.push({ name: HOSTILE.namespace, enrollment: HOSTILE.workload, mode: { mode: 'STRICT', policy: `${HOSTILE.namespace}/x` }, pods: cov(0, 1), templates: cov(0, 0) });
+    seeds.push({
+      name: HOSTILE.namespace,
+      enrollment: HOSTILE.workload,
+      mode: { mode: 'STRICT', policy: `${HOSTILE.namespace}/x` },
+      pods: cov(0, 1),
+      templates: cov(0, 0),
+    });
     findings = [
       ...findings,
       {
@@ -328,7 +411,14 @@ export function sampleReport(options: SampleOptions = {}): AuditReport {
     callers = {
       ...callers,
       error: HOSTILE.error,
-      byPolicy: [...callers.byPolicy, { policy: `${HOSTILE.namespace}/x`, destinations: [HOSTILE.workload], callers: [{ namespace: HOSTILE.namespace, workload: HOSTILE.workload, requests: 1, because: HOSTILE.message }] }],
+      byPolicy: [
+        ...callers.byPolicy,
+        {
+          policy: `${HOSTILE.namespace}/x`,
+          destinations: [HOSTILE.workload],
+          callers: [{ namespace: HOSTILE.namespace, workload: HOSTILE.workload, requests: 1, because: HOSTILE.message }],
+        },
+      ],
     };
     source = HOSTILE.source;
     istioVersion = HOSTILE.istioVersion;
