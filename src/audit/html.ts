@@ -9,7 +9,7 @@
  * the violations grouped by rule, the callers STRICT would cut off.
  *
  * Stable hooks (data-* attributes) for tests and scripts; counts are plain integers:
- *   html[data-report="mtls-guard-audit"]         data-source, data-istio-version, data-mesh-mode
+ *   body[data-report="mtls-guard-audit"]         data-source, data-istio-version, data-mesh-mode
  *   [data-tile="namespaces"]                     data-count = summary.namespaces
  *   [data-tile="coverage"]                       data-count = summary.workloads.inMesh, data-total = .total
  *   [data-tile="out-of-mesh"]                    data-count = summary.workloads.outOfMesh, data-host-network
@@ -619,12 +619,15 @@ const CSP = `default-src 'none'; style-src 'sha256-${STYLE_HASH}'; base-uri 'non
 
 export function renderHtml(report: AuditReport): string {
   const root = `data-report="mtls-guard-audit" data-source="${esc(report.source)}" data-istio-version="${esc(report.istioVersion)}"`;
+  // The CSP and the stylesheet come before anything drawn from the report: were an escape ever missed, the policy
+  // would still be in force (a meta CSP after injected markup can land outside <head> and be ignored).
   return [
     '<!doctype html>\n',
-    `<html lang="en" ${root} data-mesh-mode="${esc(report.mesh.mode)}"><head><meta charset="utf-8">`,
+    '<html lang="en"><head><meta charset="utf-8">',
     `<meta http-equiv="Content-Security-Policy" content="${CSP}">`,
-    '<meta name="viewport" content="width=device-width,initial-scale=1">',
-    `<title>mtls-guard audit · ${esc(report.source)}</title><style>${STYLE}</style></head><body>`,
+    `<meta name="viewport" content="width=device-width,initial-scale=1"><style>${STYLE}</style>`,
+    `<title>mtls-guard audit · ${esc(report.source)}</title></head>`,
+    `<body ${root} data-mesh-mode="${esc(report.mesh.mode)}">`,
     header(report),
     '<main>',
     tiles(report),

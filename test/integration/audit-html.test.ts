@@ -78,13 +78,14 @@ async function screenshot(loaded: Loaded, name: string, fullPage = true): Promis
   t.comment(`screenshot: ${path}`);
 }
 
-/** Nothing fetched but the file, nothing logged, no script error; the CSP is the strict one and there is no script. */
+/** Nothing fetched but the file, nothing logged, no script error; the strict CSP in force and no script. */
 async function clean(t: Test, loaded: Loaded): Promise<void> {
   t.same(loaded.requests, [pathToFileURL(loaded.file).href], 'the only request is the file itself');
   t.same(loaded.console, [], 'no console message (no error, no warning, no CSP violation)');
   t.same(loaded.errors, [], 'no page error');
   const page = await loaded.page.evaluate(() => ({
-    csp: document.querySelector('meta[http-equiv="Content-Security-Policy"]')?.getAttribute('content') ?? '',
+    csp: document.querySelector('head > meta[http-equiv="Content-Security-Policy"]')?.getAttribute('content') ?? '',
+    cspSecond: document.head.children[1]?.getAttribute('http-equiv') ?? '',
     scripts: document.scripts.length,
     styles: document.querySelectorAll('style').length,
     links: document.querySelectorAll('link, img, iframe, object, embed').length,
@@ -94,6 +95,7 @@ async function clean(t: Test, loaded: Loaded): Promise<void> {
     /^default-src 'none'; style-src 'sha256-[A-Za-z0-9+/]+=*'/,
     'a strict CSP: nothing by default, the one stylesheet by hash',
   );
+  t.equal(page.cspSecond, 'Content-Security-Policy', 'the CSP follows the charset, before anything drawn from the report');
   t.equal(page.scripts, 0, 'no script');
   t.equal(page.styles, 1, 'one stylesheet');
   t.equal(page.links, 0, 'no external resource element');
@@ -227,7 +229,7 @@ t.test('the sample report: header, tiles, namespaces worst first, every finding 
   const loaded = await open('audit-report', report);
   await clean(t, loaded);
   const { page } = loaded;
-  const root = await page.evaluate(() => ({ ...document.documentElement.dataset }));
+  const root = await page.evaluate(() => ({ ...document.body.dataset }));
   t.same(root, { report: 'mtls-guard-audit', source: report.source, istioVersion: report.istioVersion, meshMode: 'STRICT' }, 'header data');
   const headerText = await page.$eval('header.top', (h) => (h as HTMLElement).innerText);
   for (const text of [report.source, report.istioVersion, 'istio-system/default', 'STRICT', 'over 1h'])
@@ -360,8 +362,8 @@ t.test('markup and quotes in the report stay text: nothing injected, nothing run
     commands: [...document.querySelectorAll('code[data-command]')].map((c) => c.textContent),
     callers: [...document.querySelectorAll('[data-caller]')].map((c) => c.getAttribute('data-caller')),
     error: (document.querySelector('[data-callers-error]') as HTMLElement | null)?.innerText ?? '',
-    source: document.documentElement.getAttribute('data-source'),
-    version: document.documentElement.getAttribute('data-istio-version'),
+    source: document.body.getAttribute('data-source'),
+    version: document.body.getAttribute('data-istio-version'),
   }));
   t.equal(page.injected, null, 'no planted script ran');
   t.equal(page.planted, 0, 'no planted element exists');

@@ -67,7 +67,7 @@ const NAMESPACES: NamespaceSeed[] = [
     name: 'legacy',
     enrollment: 'istio-injection=enabled',
     mode: { mode: 'PERMISSIVE', policy: 'legacy/permissive' },
-    pods: cov(4, 2),
+    pods: cov(4, 8),
     templates: cov(2, 1),
   },
   { name: 'monitoring', enrollment: 'istio-injection=enabled', mode: MESH, pods: cov(6, 3, 3), templates: cov(2, 1, 1) },
