@@ -171,7 +171,14 @@ function tiles(report: AuditReport): string {
   const { summary } = report;
   const w = summary.workloads;
   const exempt = report.namespaces.filter((n) => n.exempt).length;
-  const coverageTone = w.total === 0 || w.inMesh === w.total ? 'tone-ok' : w.inMesh / w.total >= 0.9 ? 'tone-warn' : 'tone-bad';
+  // Red only for what is a violation; workloads outside the mesh in exempt namespaces alone are amber.
+  const violating = summary.violations['pod-requires-mesh'] + summary.violations['strict-requires-mesh'] > 0;
+  const outsideTone = outside(w) === 0 ? 'tone-ok' : violating ? 'tone-bad' : 'tone-warn';
+  const exemptOutside = report.namespaces.filter((n) => n.exempt).reduce((sum, n) => sum + outside(n.pods) + outside(n.templates), 0);
+  const outsideNotes = [
+    w.hostNetwork ? `${count(w.hostNetwork)} on hostNetwork (allowed)` : 'none on hostNetwork',
+    when(exemptOutside, `${count(exemptOutside)} in exempt namespaces`),
+  ].filter((s) => s !== '');
   const list = [
     tile(
       `class="tile" data-tile="namespaces" data-count="${summary.namespaces}"`,
@@ -180,17 +187,17 @@ function tiles(report: AuditReport): string {
       exempt ? `${count(exempt)} exempt` : 'none exempt',
     ),
     tile(
-      `class="tile ${coverageTone}" data-tile="coverage" data-count="${w.inMesh}" data-total="${w.total}"`,
+      `class="tile ${outsideTone}" data-tile="coverage" data-count="${w.inMesh}" data-total="${w.total}"`,
       'In the mesh',
       percent(w.inMesh, w.total),
       `${count(w.inMesh)} of ${plural(w.total, 'workload')}`,
       coverageBar(w),
     ),
     tile(
-      `class="tile ${outside(w) > 0 ? 'tone-bad' : 'tone-ok'}" data-tile="out-of-mesh" data-count="${w.outOfMesh}" data-host-network="${w.hostNetwork}"`,
+      `class="tile ${outsideTone}" data-tile="out-of-mesh" data-count="${w.outOfMesh}" data-host-network="${w.hostNetwork}"`,
       'Outside the mesh',
       count(w.outOfMesh),
-      w.hostNetwork ? `${count(w.hostNetwork)} on hostNetwork (allowed)` : 'none on hostNetwork',
+      outsideNotes.join(' · '),
     ),
     ...RULE_IDS.map((rule) => {
       const n = summary.violations[rule];
