@@ -300,16 +300,29 @@ function fixStep(step: string): string {
   return html + esc(step.slice(last));
 }
 
-/** A fix as one paragraph, or a numbered list when it has several lines (a leading `- ` is dropped). */
+/** A fix: its `- ` lines as a list (one item a namespace or a step), its other lines as paragraphs. */
 function fix(text: string): string {
-  const steps = text
+  const lines = text
     .split('\n')
-    .map((s) => s.replace(/^\s*-\s+/, '').trim())
-    .filter((s) => s !== '');
-  if (steps.length === 0) return '';
-  const body =
-    steps.length === 1 ? `<p>${fixStep(steps[0] as string)}</p>` : `<ol>${steps.map((s) => `<li>${fixStep(s)}</li>`).join('')}</ol>`;
-  return `<div class="fix"><span class="fix-label">Fix</span>${body}</div>`;
+    .map((line) => line.trim())
+    .filter((line) => line !== '');
+  if (lines.length === 0) return '';
+  let body = '';
+  let items: string[] = [];
+  const flush = () => {
+    if (items.length) body += `<ul>${items.map((item) => `<li>${fixStep(item)}</li>`).join('')}</ul>`;
+    items = [];
+  };
+  for (const line of lines) {
+    if (/^-\s/.test(line)) {
+      items.push(line.replace(/^-\s+/, ''));
+    } else {
+      flush();
+      body += `<p>${fixStep(line)}</p>`;
+    }
+  }
+  flush();
+  return `<div class="fix"><span class="fix-label">Fix</span><div class="steps">${body}</div></div>`;
 }
 
 const objectPath = (f: AuditFinding): string => `${f.object.namespace ? `${f.object.namespace}/` : ''}${f.object.name}`;
@@ -405,18 +418,21 @@ function callerTable(callers: readonly Caller[], telemetry: boolean, limit: numb
   ].join('');
 }
 
-function policyCard(p: StrictCallers, telemetry: boolean): string {
+/** `couldCall`: basis possible, how many workloads outside the mesh could call any STRICT workload (listed below the cards). */
+function policyCard(p: StrictCallers, telemetry: boolean, couldCall: number): string {
   const shownDestinations = p.destinations.slice(0, HTML_LIMITS.destinationsPerPolicy);
   const restDestinations = p.destinations.length - shownDestinations.length;
   const destinations = shownDestinations.length
     ? shownDestinations.map((d) => `<span class="dest">${esc(d)}</span>`).join('')
     : '<span class="none">no named destination</span>';
-  const who = p.callers.length
-    ? `<span class="who">${plural(p.callers.length, 'caller')} ${telemetry ? 'cut off' : 'could be cut off'}</span>`
-    : '<span class="who nobody">nobody cut off</span>';
-  const callers = p.callers.length
-    ? callerTable(p.callers, telemetry, HTML_LIMITS.callersPerPolicy, 'callers')
-    : `<p class="empty">${telemetry ? 'No named caller sent plaintext.' : 'No workload outside the mesh could call them.'}</p>`;
+  const anyCould = !telemetry && couldCall > 0;
+  let who = `<span class="who">${plural(p.callers.length, 'caller')} ${telemetry ? 'cut off' : 'could be cut off'}</span>`;
+  let callers = callerTable(p.callers, telemetry, HTML_LIMITS.callersPerPolicy, 'callers');
+  if (p.callers.length === 0) {
+    who = anyCould ? `<span class="who">any of ${plural(couldCall, 'workload')} below</span>` : '<span class="who nobody">nobody cut off</span>';
+    const none = telemetry ? 'No named caller sent plaintext.' : 'No workload outside the mesh could call them.';
+    callers = `<p class="empty">${anyCould ? 'Any workload outside the mesh listed below could call these.' : none}</p>`;
+  }
   const u = p.unidentified;
   const unidentified = u
     ? `<p class="unidentified" data-unidentified data-requests="${u.requests}" data-connections="${u.connections}">` +
@@ -472,7 +488,7 @@ function callersSection(section: CallersSection): string {
     basis(section),
     error,
     empty,
-    policies.map((p) => policyCard(p, telemetry)).join(''),
+    policies.map((p) => policyCard(p, telemetry, possible.length)).join(''),
     when(section.byPolicy.length > policies.length, more('policies', section.byPolicy.length - policies.length)),
     when(
       !telemetry && section.possible,
@@ -585,9 +601,11 @@ margin:0 4px 2px 0}
 .fix{margin-top:8px;background:#f6f9fc;border:1px solid #e1e8f0;border-radius:8px;padding:6px 12px;display:grid;
 grid-template-columns:34px 1fr;gap:10px;align-items:baseline}
 .fix-label{font-size:11px;font-weight:700;letter-spacing:.08em;text-transform:uppercase;color:var(--ok)}
-.fix p,.fix ol{margin:0;overflow-wrap:anywhere}
-.fix ol{padding-left:18px}
-.fix li{margin:2px 0}
+.steps{overflow-wrap:anywhere}
+.steps p,.steps ul{margin:0}
+.steps p+p,.steps ul+p,.steps p+ul{margin-top:4px}
+.steps ul{padding-left:18px}
+.steps li{margin:2px 0}
 .fix code{display:inline-block;background:#0f1b2d;color:#e6edf7;padding:3px 8px;border-radius:6px;user-select:all;-webkit-user-select:all;
 cursor:copy;white-space:pre-wrap;word-break:break-all;margin:1px 0}
 .fix code::selection{background:#3b6fb6;color:#fff}

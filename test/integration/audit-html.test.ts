@@ -310,6 +310,11 @@ t.test('no telemetry: the callers are possible ones, and said to be', async (t) 
     text: (document.querySelector('#callers') as HTMLElement).innerText,
     possible: [...document.querySelectorAll('[data-list="possible"] [data-caller]')].map((c) => c.getAttribute('data-caller')),
     numbers: document.querySelectorAll('#callers [data-requests]').length,
+    cards: [...document.querySelectorAll('[data-policy]')].map((p) => [
+      p.getAttribute('data-policy'),
+      p.querySelectorAll('[data-caller]').length,
+      p.querySelector('.empty')?.textContent ?? '',
+    ]),
   }));
   t.equal(section.basis, 'possible');
   t.match(section.text, /Possible callers, not observed traffic/, 'says plainly these were not seen');
@@ -319,6 +324,12 @@ t.test('no telemetry: the callers are possible ones, and said to be', async (t) 
     'every possible caller listed',
   );
   t.equal(section.numbers, 0, 'no traffic figures without telemetry');
+  const anyBelow = 'Any workload outside the mesh listed below could call these.';
+  t.same(
+    section.cards,
+    report.callers.byPolicy.map((p) => [p.policy, p.callers.length, p.callers.length ? '' : anyBelow]),
+    'a policy lists its callers, or points at the workloads below that could call',
+  );
   await screenshot(loaded, 'audit-report-possible');
   await loaded.page.close();
 });

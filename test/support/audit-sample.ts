@@ -107,14 +107,18 @@ function strictFinding(policy: string, offenders: SubjectRef[], because: string)
     ...offenders.slice(0, 10).map((o) => `- ${o.kind} ${o.namespace}/${o.name}: ${because}`),
     ...(offenders.length > 10 ? [`- … and ${offenders.length - 10} more`] : []),
   ];
+  // The engine's shape: the message ends with the fix, which lists one line of steps per namespace.
+  const fix = [
+    'inject, then protect:',
+    ...namespaces.map((n) => `- ${n}: kubectl label namespace ${n} istio-injection=enabled; kubectl rollout restart deployment -n ${n}`),
+    'Until then they accept plaintext although the policy says STRICT.',
+  ].join('\n');
   return {
     rule: 'strict-requires-mesh',
     action: 'deny',
     object: pa(ns, name),
-    message: lines.join('\n'),
-    fix: namespaces
-      .map((n) => `- ${n}: kubectl label namespace ${n} istio-injection=enabled; kubectl rollout restart deployment -n ${n}`)
-      .join('\n'),
+    message: `${lines.join('\n')}\nFix: ${fix}`,
+    fix,
     subjects: offenders,
   };
 }
@@ -247,8 +251,9 @@ function callersFor(kind: 'telemetry' | 'possible', clean: boolean): CallersSect
     : telemetryCallers().map((p) => ({
         policy: p.policy,
         destinations: p.destinations,
+        // As the engine does, callers are not attributed to a policy without telemetry; one policy here has them.
         callers: p.callers
-          .filter((c) => possible.some((q) => q.namespace === c.namespace && q.workload === c.workload))
+          .filter((c) => p.policy === 'payments/strict' && possible.some((q) => q.namespace === c.namespace && q.workload === c.workload))
           .map(({ namespace, workload, because }) => ({ namespace, workload, ...(because ? { because } : {}) })),
       }));
   return { basis: 'possible', byPolicy, possible };
