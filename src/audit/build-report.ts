@@ -145,7 +145,7 @@ export function possibleCallers(strict: StrictDestinations[], outside: OutsideWo
     basis: 'possible',
     byPolicy: strict.map(({ policy, workloads }) => ({
       policy: ref(policy),
-      destinations: [...new Set(workloads.map((w) => `${w.namespace}/${w.kind}/${w.name}`))].sort(),
+      destinations: [...new Set(workloads.map((w) => `${w.namespace}/${w.name}`))].sort(),
       callers: [],
     })),
     possible,

@@ -154,6 +154,7 @@ function header(report: AuditReport): string {
     ['Mesh-wide mode', modeBadge(report.mesh)],
     ['Callers', callers.basis === 'telemetry' ? telemetry : 'no telemetry (possible callers)'],
   ];
+  if (report.generatedAt) facts.push(['Generated', esc(report.generatedAt)]);
   return [
     '<header class="top"><div class="wrap">',
     '<p class="brand">mtls-guard <span>audit</span></p><h1>Mutual TLS posture of the mesh</h1>',
@@ -222,7 +223,9 @@ function ranked(namespaces: readonly NamespacePosture[]): NamespacePosture[] {
 }
 
 function violationsCell(n: NamespacePosture, total: number): string {
-  if (n.exempt) return '<span class="none">not judged</span>';
+  // Exempt namespaces have no workload violations, but the policies they hold (the root namespace's mesh-wide
+  // policy above all) can still drift.
+  if (n.exempt && total === 0) return '<span class="none">not judged</span>';
   if (total === 0) return '<span class="okmark">✓ none</span>';
   const chips = RULE_IDS.filter((rule) => n.violations[rule] > 0).map(
     (rule) =>

@@ -53,7 +53,10 @@ export interface AuditFinding {
 /** A workload that sends (or could send) plaintext to workloads a STRICT policy governs. */
 export interface Caller {
   namespace: string;
-  /** Istio's workload name (the Deployment, not the pod) as in telemetry's source_workload. */
+  /**
+   * With telemetry, Istio's workload name as in source_workload (the Deployment, not the pod); for a possible
+   * caller, `Kind/name` of the workload in mtls-guard's state.
+   */
   workload: string;
   /** Plaintext requests and TCP connections seen over the window (telemetry only). */
   requests?: number;
@@ -65,7 +68,7 @@ export interface Caller {
 export interface StrictCallers {
   /** The STRICT PeerAuthentication, `namespace/name`. */
   policy: string;
-  /** The in-mesh workloads it governs that the callers reach (Istio workload names, `namespace/workload`). */
+  /** The in-mesh workloads it governs, `namespace/workload` (with telemetry Istio's workload names, else the objects' names). */
   destinations: string[];
   callers: Caller[];
   /** Plaintext traffic whose source Istio could not name (telemetry says `unknown`). */
@@ -92,6 +95,8 @@ export interface AuditReport {
   kind: 'AuditReport';
   /** Where the state came from: `cluster <server> (list-watch)`, `cluster:<context>`, or the files read. */
   source: string;
+  /** When the report was made (RFC 3339), set by whoever asked for it: the engine has no clock. */
+  generatedAt?: string;
   istioVersion: string;
   rootNamespace: string;
   /** The mesh-wide mode (root namespace policy, or Istio's PERMISSIVE default). */

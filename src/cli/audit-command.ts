@@ -79,7 +79,7 @@ export async function runAudit(flags: AuditFlags, io: AuditIo): Promise<number> 
   const policy = policyFor(config, mtlsGuardNamespace([...objects, ...context.used]));
   const source = [live?.source, files.length > 0 ? files.join(', ') : undefined].filter((s) => s !== undefined).join(' + ');
   const callers = flags.prometheusUrl ? await telemetryCallers(flags.prometheusUrl, flags.callersWindow, flags.requestTimeout * 1000) : undefined;
-  const report = auditState(state, policy, source, callers);
+  const report = { ...auditState(state, policy, source, callers), generatedAt: new Date().toISOString() };
   io.stdout(await render(report, flags.output));
   return failed(report, flags.failOn) ? 1 : 0;
 }

@@ -117,7 +117,7 @@ export class AuditService {
     this.#posture.settle();
     const inputs: ReportInputs = { state: this.#state, policy: this.#policy, posture: this.#posture, source: this.#source };
     if (this.#telemetry) inputs.callers = callersFrom(this.#telemetry);
-    return buildReport(inputs);
+    return { ...buildReport(inputs), generatedAt: new Date().toISOString() };
   }
 }
 

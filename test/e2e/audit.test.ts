@@ -99,7 +99,7 @@ t.test('mtls-guard audit --kubeconfig reports the same', async (t) => {
   t.equal(run.code, 0, run.stderr);
   const report = JSON.parse(run.stdout) as AuditReport;
   const served = await audit();
-  const strip = (r: AuditReport): unknown => ({ ...r, source: undefined, namespaces: r.namespaces.filter((n) => n.name === 'legacy' || n.name === 'payments') });
+  const strip = (r: AuditReport): unknown => ({ ...r, source: undefined, generatedAt: undefined, namespaces: r.namespaces.filter((n) => n.name === 'legacy' || n.name === 'payments') });
   t.same(strip(report), strip(served), 'the CLI and the webhook give the same report for the same state');
   const text = await runCli(['audit', '--kubeconfig', e2e.plane.kubeconfig]);
   t.match(text.stdout, /legacy\s+STRICT\s+legacy\/default\s+none\s+0\/1 0%\s+1/);

@@ -16,7 +16,7 @@ import { HTML_LIMITS, renderHtml } from '../../src/audit/html.js';
 import type { AuditReport, Coverage, NamespacePosture } from '../../src/audit/report.js';
 import { RULE_IDS, type RuleId } from '../../src/engine/types.js';
 import { HOSTILE, sampleReport } from '../support/audit-sample.js';
-import { repoPath } from '../support/helpers.js';
+import { repoPath, runCli } from '../support/helpers.js';
 
 t.setTimeout(300_000);
 
@@ -562,4 +562,30 @@ t.test('edge cases: no namespaces, a rule without findings, a cluster-scoped obj
       await loaded.page.close();
     });
   }
+});
+
+t.test("the real pipeline: mtls-guard audit -f examples/ --output html, as a person would open it", async (t) => {
+  const json = await runCli(['audit', '-f', 'examples/', '--output', 'json']);
+  const html = await runCli(['audit', '-f', 'examples/', '--output', 'html']);
+  t.equal(html.code, 0, html.stderr);
+  const report = JSON.parse(json.stdout) as AuditReport;
+  const file = join(artifacts, 'audit-examples.html');
+  writeFileSync(file, html.stdout);
+  const page = await browser.newPage();
+  await page.setViewport({ width: 1360, height: 900 });
+  const loaded: Loaded = { page, file, bytes: Buffer.byteLength(html.stdout), renderMs: 0, loadMs: 0, console: [], errors: [], requests: [] };
+  page.on('console', (message) => loaded.console.push(`${message.type()}: ${message.text()}`));
+  page.on('pageerror', (error) => loaded.errors.push(String(error)));
+  page.on('request', (request) => loaded.requests.push(request.url()));
+  await page.goto(pathToFileURL(file).href, { waitUntil: 'load' });
+  await clean(t, loaded);
+  const seenRows = await rows(page);
+  t.same(seenRows.map((r) => r.name).sort(), report.namespaces.map((n) => n.name).sort(), 'a row for every namespace of the report');
+  for (const seen of seenRows) checkRow(t, seen, report.namespaces.find((n) => n.name === seen.name) as NamespacePosture);
+  await checkTiles(t, page, report);
+  await checkFindings(t, page, report);
+  const legacy = seenRows.find((r) => r.name === 'legacy');
+  t.equal(legacy?.chips['strict-requires-mesh'], '1', 'legacy: STRICT over a workload outside the mesh');
+  await screenshot(loaded, 'audit-examples');
+  await page.close();
 });
