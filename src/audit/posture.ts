@@ -5,9 +5,9 @@
  * no event costs a full scan and no scan blocks the event loop for long. No I/O and no clock: the caller
  * decides when settle() runs and when it stops.
  */
+import { compareSubjects } from '../engine/findings.js';
 import { meshContext } from '../engine/mesh.js';
 import { topologyOf } from '../engine/rules/strict-requires-mesh.js';
-import { compareSubjects } from '../engine/findings.js';
 import type { ClusterState, NamespaceFacts, Policy, SubjectRef, WorkloadFacts } from '../engine/types.js';
 import type { StateChanges } from '../state/memory-state.js';
 import type { Coverage } from './report.js';
@@ -28,25 +28,16 @@ export interface NamespaceTally {
   outside: number;
 }
 
-interface Judged {
-  posture: WorkloadPosture | undefined;
-  generation: number;
-}
-
 interface NamespaceRecords {
-  workloads: Map<string, Judged>;
   tally: NamespaceTally;
-  /** Bumped when every workload of the namespace must be judged again; a record older than it is stale. */
-  generation: number;
-  /** The walk through the namespace's workloads that re-judges stale ones, while one is under way. */
+  /** The walk through the namespace's workloads that re-judges every one, while one is under way. */
   walk?: Iterator<WorkloadFacts>;
 }
 
 const coverage = (): Coverage => ({ total: 0, inMesh: 0, outOfMesh: 0, hostNetwork: 0 });
 const emptyTally = (): NamespaceTally => ({ pods: coverage(), templates: coverage(), ownPolicy: 0, strict: 0, outside: 0 });
 
-function count(tally: NamespaceTally, workload: { kind: string }, posture: WorkloadPosture | undefined, sign: 1 | -1): void {
-  if (!posture) return;
+function count(tally: NamespaceTally, workload: WorkloadFacts, posture: WorkloadPosture, sign: 1 | -1): void {
   const side = workload.kind === 'Pod' ? tally.pods : tally.templates;
   side.total += sign;
   if (posture.inMesh) side.inMesh += sign;
@@ -57,16 +48,24 @@ function count(tally: NamespaceTally, workload: { kind: string }, posture: Workl
   if (posture.outside && !posture.hostNetwork) tally.outside += sign;
 }
 
-const keyOf = (kind: string, name: string): string => `${kind}/${name}`;
+/** Finished pods are recorded as judged, counting nowhere. */
+const FINISHED = null;
 
 export class MeshPosture implements StateChanges {
   readonly #state: AuditedState;
   readonly #policy: Policy;
   readonly #namespaces = new Map<string, NamespaceRecords>();
-  /** Namespaces with stale records, in the order settle() takes them. */
+  /**
+   * Each workload's posture, keyed by the facts object the state holds: a change replaces that object, so the
+   * old record goes with it and no key string is kept per workload.
+   */
+  #judged = new WeakMap<WorkloadFacts, WorkloadPosture | typeof FINISHED>();
+  /** Namespaces waiting for a walk, in the order settle() takes them. */
   readonly #stale = new Set<string>();
   #everythingStale = true;
   #context: PostureContext | undefined;
+  /** Most workloads are in the mesh with the same mode from the same policy: one shared posture for each such. */
+  #shared = new Map<string, WorkloadPosture>();
 
   constructor(state: AuditedState, policy: Policy) {
     this.#state = state;
@@ -75,39 +74,51 @@ export class MeshPosture implements StateChanges {
 
   /** Istio's view of policies, injector and topology, rebuilt only after something it holds changed. */
   #contextNow(): PostureContext {
-    this.#context ??= {
-      index: this.#state.policyIndex(this.#policy.rootNamespace),
-      topology: topologyOf(this.#state, this.#policy),
-      mesh: meshContext(this.#state, this.#policy),
-    };
+    if (!this.#context) {
+      this.#context = {
+        index: this.#state.policyIndex(this.#policy.rootNamespace),
+        topology: topologyOf(this.#state, this.#policy),
+        mesh: meshContext(this.#state, this.#policy),
+      };
+      this.#shared = new Map();
+    }
     return this.#context;
   }
 
   #records(namespace: string): NamespaceRecords {
     let records = this.#namespaces.get(namespace);
-    if (!records) this.#namespaces.set(namespace, (records = { workloads: new Map(), tally: emptyTally(), generation: 0 }));
+    if (!records) this.#namespaces.set(namespace, (records = { tally: emptyTally() }));
     return records;
   }
 
-  #judge(records: NamespaceRecords, namespace: NamespaceFacts | undefined, kind: string, name: string, workload: WorkloadFacts | undefined): void {
-    const key = keyOf(kind, name);
-    const before = records.workloads.get(key);
-    if (before) count(records.tally, { kind }, before.posture, -1);
-    if (!workload) {
-      records.workloads.delete(key);
-      return;
-    }
-    const posture = judgeWorkload(workload, namespace, this.#contextNow());
-    records.workloads.set(key, { posture, generation: records.generation });
-    count(records.tally, { kind }, posture, 1);
+  #forget(records: NamespaceRecords, workload: WorkloadFacts | undefined): void {
+    if (!workload) return;
+    const posture = this.#judged.get(workload);
+    if (posture) count(records.tally, workload, posture, -1);
+    this.#judged.delete(workload);
   }
 
-  workload(namespace: string, kind: string, name: string): void {
-    // A namespace waiting for a walk that has not begun will be judged whole anyway (as the first list is).
-    if (this.#everythingStale) return;
+  #judge(records: NamespaceRecords, namespace: NamespaceFacts | undefined, workload: WorkloadFacts): void {
+    this.#forget(records, workload);
+    const context = this.#contextNow();
+    let posture = judgeWorkload(workload, namespace, context);
+    if (posture?.inMesh) {
+      const key = `${posture.mode}|${posture.ownPolicy}|${posture.hostNetwork}|${posture.modeSource ? `${posture.modeSource.namespace}/${posture.modeSource.name}` : ''}`;
+      const shared = this.#shared.get(key);
+      if (shared) posture = shared;
+      else this.#shared.set(key, posture);
+    }
+    this.#judged.set(workload, posture ?? FINISHED);
+    if (posture) count(records.tally, workload, posture, 1);
+  }
+
+  workload(namespace: string, kind: string, name: string, before: WorkloadFacts | undefined): void {
     const records = this.#records(namespace);
-    if (this.#stale.has(namespace) && !records.walk) return;
-    this.#judge(records, this.#state.namespace(namespace), kind, name, this.#state.workload(namespace, kind, name));
+    this.#forget(records, before);
+    // A namespace waiting for a walk that has not begun will be judged whole anyway (as the first list is).
+    if (this.#everythingStale || (this.#stale.has(namespace) && !records.walk)) return;
+    const workload = this.#state.workload(namespace, kind, name);
+    if (workload) this.#judge(records, this.#state.namespace(namespace), workload);
   }
 
   namespace(name: string): void {
@@ -127,21 +138,21 @@ export class MeshPosture implements StateChanges {
 
   #markStale(namespace: string): void {
     const records = this.#records(namespace);
-    records.generation++;
     delete records.walk;
     this.#stale.add(namespace);
   }
 
-  /** Workload records not yet judged against the latest state, counted by namespace (cheap: no walk). */
+  /** True when every workload has been judged against the latest state. */
   get settled(): boolean {
     return !this.#everythingStale && this.#stale.size === 0;
   }
 
   /**
-   * Re-judge stale workloads until none is left (true) or `stop()` says to pause (false). `stop` is asked
-   * every `slice` workloads.
+   * Re-judge the workloads of stale namespaces until none is left (true) or `stop()` says to pause (false).
+   * `stop` is asked every `slice` workloads. A workload that changes meanwhile is judged by its event, and may
+   * be judged again by the walk: the same state gives the same posture.
    */
-  settle(stop: () => boolean = () => false, slice = 256): boolean {
+  settle(stop: () => boolean = () => false, slice = 64): boolean {
     if (this.#everythingStale) {
       this.#everythingStale = false;
       for (const name of this.#state.namespaceNames()) this.#markStale(name);
@@ -153,23 +164,15 @@ export class MeshPosture implements StateChanges {
       const namespace = this.#state.namespace(name);
       records.walk ??= this.#state.workloads(name)[Symbol.iterator]();
       for (let next = records.walk.next(); !next.done; next = records.walk.next()) {
-        const workload = next.value;
-        const current = records.workloads.get(keyOf(workload.kind, workload.name));
-        if (current?.generation !== records.generation) this.#judge(records, namespace, workload.kind, workload.name, workload);
+        this.#judge(records, namespace, next.value);
         if (--budget === 0) {
           budget = slice;
           if (stop()) return false;
         }
       }
       delete records.walk;
-      // Records the walk did not reach belong to workloads that are gone.
-      for (const [key, judged] of records.workloads) {
-        if (judged.generation === records.generation) continue;
-        count(records.tally, { kind: key.slice(0, key.indexOf('/')) }, judged.posture, -1);
-        records.workloads.delete(key);
-      }
       this.#stale.delete(name);
-      if (records.workloads.size === 0 && !this.#state.namespace(name)) this.#namespaces.delete(name);
+      if (records.tally.pods.total + records.tally.templates.total === 0 && !namespace) this.#namespaces.delete(name);
     }
     return true;
   }
@@ -182,13 +185,9 @@ export class MeshPosture implements StateChanges {
 
   /** Every judged workload of a namespace with its posture (finished ones aside). */
   *judged(namespace: string): Generator<[WorkloadFacts, WorkloadPosture]> {
-    const records = this.#namespaces.get(namespace);
-    if (!records) return;
-    for (const [key, judged] of records.workloads) {
-      if (!judged.posture) continue;
-      const slash = key.indexOf('/');
-      const workload = this.#state.workload(namespace, key.slice(0, slash), key.slice(slash + 1));
-      if (workload) yield [workload, judged.posture];
+    for (const workload of this.#state.workloads(namespace)) {
+      const posture = this.#judged.get(workload);
+      if (posture) yield [workload, posture];
     }
   }
 
@@ -198,14 +197,11 @@ export class MeshPosture implements StateChanges {
     const first: SubjectRef[] = [];
     const names = [...this.#namespaces.keys()].filter((name) => checked(name) && (this.#namespaces.get(name)?.tally.outside ?? 0) > 0).sort();
     for (const name of names) {
-      const records = this.#namespaces.get(name) as NamespaceRecords;
-      count += records.tally.outside;
+      count += (this.#namespaces.get(name) as NamespaceRecords).tally.outside;
       if (first.length >= limit) continue;
       const here: SubjectRef[] = [];
-      for (const [key, judged] of records.workloads) {
-        if (!judged.posture?.outside || judged.posture.hostNetwork) continue;
-        const slash = key.indexOf('/');
-        here.push({ kind: key.slice(0, slash), namespace: name, name: key.slice(slash + 1) });
+      for (const [workload, posture] of this.judged(name)) {
+        if (posture.outside && !posture.hostNetwork) here.push({ kind: workload.kind, namespace: name, name: workload.name });
       }
       first.push(...here.sort(compareSubjects).slice(0, limit - first.length));
     }

@@ -48,9 +48,9 @@ export class AuditService {
       this.#schedule();
     };
     state.changes = {
-      workload: (namespace, kind, name) => {
+      workload: (namespace, kind, name, before) => {
         this.#figures = undefined;
-        posture.workload(namespace, kind, name);
+        posture.workload(namespace, kind, name, before);
       },
       namespace: (name) => (posture.namespace(name), later()),
       policy: (namespace) => (posture.policy(namespace), later()),

@@ -6,7 +6,8 @@ import type { CallerEvidence, ClusterState, NamespaceFacts, NodeFacts, PeerAuthe
 
 /** What changed in the state, for whoever keeps something derived from it (the audit's posture). */
 export interface StateChanges {
-  workload(namespace: string, kind: string, name: string): void;
+  /** `before`: the facts the workload had until now (undefined when it is new). */
+  workload(namespace: string, kind: string, name: string, before: WorkloadFacts | undefined): void;
   /** A namespace appeared, went, or changed its labels or deletion state. */
   namespace(name: string): void;
   /** A PeerAuthentication in this namespace changed. */
@@ -92,17 +93,19 @@ export class MemoryState implements ClusterState {
 
   upsertWorkload(workload: WorkloadFacts): void {
     const key = `${workload.kind}/${workload.name}`;
+    const before = this.#workloads.get(workload.namespace)?.get(key);
     setIn(this.#workloads, workload.namespace, key, workload);
     if (mayBeOutsideMesh(workload)) setIn(this.#candidates, workload.namespace, key, workload);
     else deleteIn(this.#candidates, workload.namespace, key);
-    this.changes?.workload(workload.namespace, workload.kind, workload.name);
+    this.changes?.workload(workload.namespace, workload.kind, workload.name, before);
   }
 
   deleteWorkload(namespace: string, kind: string, name: string): void {
     const key = `${kind}/${name}`;
-    const existed = deleteIn(this.#workloads, namespace, key);
+    const before = this.#workloads.get(namespace)?.get(key);
+    deleteIn(this.#workloads, namespace, key);
     deleteIn(this.#candidates, namespace, key);
-    if (existed) this.changes?.workload(namespace, kind, name);
+    if (before) this.changes?.workload(namespace, kind, name, before);
   }
 
   upsertPeerAuthentication(policy: PeerAuthenticationFacts): void {
@@ -164,11 +167,10 @@ function setIn(index: Map<string, Map<string, WorkloadFacts>>, namespace: string
   byName.set(key, workload);
 }
 
-function deleteIn(index: Map<string, Map<string, WorkloadFacts>>, namespace: string, key: string): boolean {
+function deleteIn(index: Map<string, Map<string, WorkloadFacts>>, namespace: string, key: string): void {
   const byName = index.get(namespace);
-  const existed = byName?.delete(key) ?? false;
+  byName?.delete(key);
   if (byName?.size === 0) index.delete(namespace);
-  return existed;
 }
 
 function sameLabels(a: Readonly<Record<string, string>>, b: Readonly<Record<string, string>>): boolean {
