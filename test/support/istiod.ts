@@ -44,13 +44,18 @@ export function istiodBinary(): string {
 }
 
 /** The istio-discovery and base charts inside the same istio.io/istio module. */
+let charts: { discovery: string; base: string } | undefined;
 export function istioCharts(): { discovery: string; base: string } {
-  return { discovery: lastLine('tools/build-istio-oracle.sh', ['--chart']), base: lastLine('tools/build-istiod.sh', ['--base-chart']) };
+  charts ??= { discovery: lastLine('tools/build-istio-oracle.sh', ['--chart']), base: lastLine('tools/build-istiod.sh', ['--base-chart']) };
+  return charts;
 }
 
 function helmTemplate(release: string, chart: string, values: readonly string[]): Doc[] {
   const args = ['template', release, chart, '-n', ROOT_NAMESPACE];
-  for (const value of values) args.push('--set', value);
+  for (const value of values) {
+    if (value.startsWith('json:')) args.push('--set-json', value.slice('json:'.length));
+    else args.push('--set', value);
+  }
   const render = spawnSync(helmBinary(), args, { encoding: 'utf8', maxBuffer: 64 * 1024 * 1024 });
   if (render.status !== 0) throw new Error(`helm ${args.join(' ')}: ${render.stderr}`);
   return parseAllDocuments(render.stdout)
@@ -71,7 +76,7 @@ export function installIstioBase(plane: ControlPlane): void {
 export interface IstiodOptions {
   /** The chart's `revision`; '' (the default) is the default revision. */
   revision?: string;
-  /** More `helm --set` values, e.g. `revisionTags={prod}`, `env.ENABLE_NATIVE_SIDECARS=true`. */
+  /** More `helm --set` values, e.g. `revisionTags={prod}`, `env.ENABLE_NATIVE_SIDECARS=true`; `json:key=JSON` is a --set-json. */
   values?: readonly string[];
 }
 
