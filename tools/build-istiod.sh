@@ -3,6 +3,7 @@
 #   build-istiod.sh                 -> last stdout line: the pilot-discovery binary
 #   build-istiod.sh --base-chart    -> last stdout line: the base Helm chart dir (Istio's CRDs) inside the
 #                                      istio.io/istio module (Go module cache), same Istio version
+#   build-istiod.sh --if-cached     -> the binary when it is built and current; exit 3 (and nothing on stdout) when not
 # (the istio-discovery chart: build-istio-oracle.sh --chart). Progress goes to stderr. The binary lives in
 #   ${MTLS_GUARD_TOOLS_CACHE:-$HOME/.cache/mtls-guard/tools}/istio-<commit>/bin/pilot-discovery
 # with a stamp of go.mod, go.sum and the Go version beside it: a change rebuilds, a cut-off build is never reused.
@@ -29,8 +30,8 @@ case "${1:-}" in
     log "base chart of istio.io/istio@${ISTIO_VERSION}"
     echo "${chart}"
     exit 0 ;;
-  "") ;;
-  *) log "usage: $0 [--base-chart]"; exit 2 ;;
+  ""|--if-cached) ;;
+  *) log "usage: $0 [--base-chart|--if-cached]"; exit 2 ;;
 esac
 
 OUT_DIR="${CACHE_ROOT}/istio-${SHORT}"
@@ -41,6 +42,10 @@ if [[ -x "${BIN}" && "$(cat "${OUT_DIR}/bin/pilot-discovery.sources" 2>/dev/null
   log "reused cached pilot-discovery in ${OUT_DIR}/bin"
   echo "${BIN}"
   exit 0
+fi
+if [[ "${1:-}" == --if-cached ]]; then
+  log "pilot-discovery is not built (or out of date): tools/build-istiod.sh builds it"
+  exit 3
 fi
 
 mkdir -p "${OUT_DIR}"
