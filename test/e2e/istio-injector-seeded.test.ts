@@ -39,7 +39,9 @@ installIstioBase(plane);
 const never = JSON.stringify([{ matchExpressions: [{ key: 'app', operator: 'In', values: ['batch', 'cron'] }] }]);
 const always = JSON.stringify([{ matchLabels: { tier: 'web' } }]);
 istiods.push(await startIstiod(plane, { values: [`json:sidecarInjectorWebhook.neverInjectSelector=${never}`] }));
-istiods.push(await startIstiod(plane, { revision: 'canary', values: ['revisionTags={prod}', `json:sidecarInjectorWebhook.alwaysInjectSelector=${always}`] }));
+istiods.push(
+  await startIstiod(plane, { revision: 'canary', values: ['revisionTags={prod}', `json:sidecarInjectorWebhook.alwaysInjectSelector=${always}`] }),
+);
 /** The revision an istiod writes into the status, for each revision or tag a webhook serves. */
 const servedBy: Record<string, string> = { default: 'default', canary: 'canary', prod: 'canary' };
 
@@ -49,7 +51,8 @@ const json = (args: string[]): Doc => JSON.parse(plane.must([...args, '-o', 'jso
 // Every namespace of the cases, with their labels (the system ones exist already: labelled over).
 // As JSON: kubectl reads YAML 1.1, where label values such as yes, no, on and off would be booleans.
 const list = (items: Doc[]): string => JSON.stringify({ apiVersion: 'v1', kind: 'List', items });
-plane.must(['apply', '-f', '-'], list(cases.namespaces.map((ns) => ({ apiVersion: 'v1', kind: 'Namespace', metadata: { name: ns.name, labels: ns.labels } }))));
+const namespaceObjects = cases.namespaces.map((ns) => ({ apiVersion: 'v1', kind: 'Namespace', metadata: { name: ns.name, labels: ns.labels } }));
+plane.must(['apply', '-f', '-'], list(namespaceObjects));
 
 /** A Deployment whose template is the case's pod (plus the `case` label its selector needs; no injector selects on it). */
 function deploymentOf(c: PodCase): Doc {
@@ -70,7 +73,8 @@ function deploymentOf(c: PodCase): Doc {
 // A Deployment needs its namespace; cases in a namespace that does not exist have no Deployment to compare.
 const namespaced = cases.pods.filter((c) => c.namespace !== 'unknown-ns');
 const applied = plane.kubectl(['apply', '-f', '-'], list(namespaced.map(deploymentOf)));
-const deployments = new Map((json(['get', 'deployments', '-A'])['items'] as Doc[]).map((d) => [`${d['metadata'].namespace}/${d['metadata'].name}`, d]));
+const keyOf = (object: Doc): string => `${object['metadata'].namespace}/${object['metadata'].name}`;
+const deployments = new Map((json(['get', 'deployments', '-A'])['items'] as Doc[]).map((d) => [keyOf(d), d]));
 const compared = namespaced.filter((c) => deployments.has(`${c.namespace}/${c.id}`));
 // The API server refuses some templates outright (an istio-proxy both in containers and initContainers).
 const refused = namespaced.filter((c) => !deployments.has(`${c.namespace}/${c.id}`));
@@ -155,7 +159,8 @@ for (const c of compared) {
   // What istiod wrote must read as a sidecar to mtls-guard (SPEC 1.1), classic or native.
   if (istiodInjected && pod) {
     const podFacts = [...source.state.workloads(c.namespace)].find((w) => w.kind === 'Pod' && w.name === pod['metadata'].name);
-    if (!podFacts || !membership(podFacts, source.state.namespace(c.namespace), context).inMesh) notInMesh.push(`${c.namespace}/${pod['metadata'].name}`);
+    const judged = podFacts ? membership(podFacts, source.state.namespace(c.namespace), context) : undefined;
+    if (!judged?.inMesh) notInMesh.push(`${c.namespace}/${pod['metadata'].name}`);
   }
 }
 

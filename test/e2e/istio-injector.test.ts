@@ -25,7 +25,8 @@ t.teardown(async () => {
   for (const istiod of istiods) {
     const requests = istiod.injectionRequests();
     console.log(`# istiod revision ${istiod.revision}: its injection webhook was called ${requests.length} times; the first:`);
-    for (const line of istiod.logs().split('\n').filter((l) => l.includes('Process sidecar injection request')).slice(0, 3)) console.log(`#   ${line}`);
+    const lines = istiod.logs().split('\n').filter((l) => l.includes('Process sidecar injection request'));
+    for (const line of lines.slice(0, 3)) console.log(`#   ${line}`);
   }
   await Promise.all(istiods.map((istiod) => istiod.stop()));
   await e2e.stop();
@@ -51,15 +52,21 @@ async function podsOnce(namespace: string, app: string, count: number, what = `$
 /** The watch delivers a label or a policy within moments: apply once a server-side dry run is accepted. */
 async function applyOnceAllowed(args: string[], input?: string): Promise<string> {
   let run = kubectl(['apply', '--dry-run=server', ...args], input);
-  await until(`kubectl apply ${args.join(' ')} is allowed`, () => (run = kubectl(['apply', '--dry-run=server', ...args], input)).code === 0, 15_000).catch(
-    (error: Error) => {
-      throw new Error(`${error.message}: ${run.stderr}`);
-    },
-  );
+  const allowed = () => (run = kubectl(['apply', '--dry-run=server', ...args], input)).code === 0;
+  await until(`kubectl apply ${args.join(' ')} is allowed`, allowed, 15_000).catch((error: Error) => {
+    throw new Error(`${error.message}: ${run.stderr}`);
+  });
   const applied = kubectl(['apply', ...args], input);
   if (applied.code !== 0) throw new Error(`kubectl apply ${args.join(' ')}: ${applied.stderr}`);
   return `${applied.stdout}${applied.stderr}`;
 }
+
+const reviewOf = (namespace: string, decision: string): string[] => [
+  '"kind":"Pod"',
+  `"namespace":"${namespace}"`,
+  '"operation":"CREATE"',
+  `"decision":"${decision}"`,
+];
 
 /** mtls-guard's review lines for Pod CREATEs in a namespace with that decision (its log is flushed about once a second). */
 async function podReviews(namespace: string, decision: string, atLeast: number): Promise<string[]> {
@@ -67,24 +74,29 @@ async function podReviews(namespace: string, decision: string, atLeast: number):
     e2e
       .logs()
       .split('\n')
-      .filter((l) => l.includes('"kind":"Pod"') && l.includes(`"namespace":"${namespace}"`) && l.includes('"operation":"CREATE"') && l.includes(`"decision":"${decision}"`));
-  await until(`mtls-guard logged ${atLeast} Pod reviews in ${namespace} decided ${decision}`, () => lines().length >= atLeast, 10_000).catch(() => undefined);
+      .filter((l) => reviewOf(namespace, decision).every((part) => l.includes(part)));
+  const logged = () => lines().length >= atLeast;
+  await until(`mtls-guard logged ${atLeast} Pod reviews in ${namespace} decided ${decision}`, logged, 10_000).catch(() => undefined);
   return lines();
 }
 
 const requestsFor = (istiod: Istiod, namespace: string, name: string): number =>
   istiod.injectionRequests().filter((r) => r.pod.startsWith(`${namespace}/${name}-`)).length;
 
-/** Injection requests istiod logged for a Deployment's pods, once there are `atLeast` (its log arrives in batches). */
+/** Injection requests istiod logged for a Deployment's pods, once there are `atLeast` (its log is read while this process waits). */
 async function calledFor(istiod: Istiod, namespace: string, name: string, atLeast = 1): Promise<number> {
-  await until(`istiod ${istiod.revision} logged ${atLeast} injection requests for ${namespace}/${name}`, () => requestsFor(istiod, namespace, name) >= atLeast, 10_000).catch(
-    () => undefined,
-  );
+  const logged = () => requestsFor(istiod, namespace, name) >= atLeast;
+  await until(`istiod ${istiod.revision} logged ${atLeast} injection requests for ${namespace}/${name}`, logged, 10_000).catch(() => undefined);
   return requestsFor(istiod, namespace, name);
 }
 
 const strict = (namespace: string): string =>
-  stringify({ apiVersion: 'security.istio.io/v1', kind: 'PeerAuthentication', metadata: { name: 'default', namespace }, spec: { mtls: { mode: 'STRICT' } } });
+  stringify({
+    apiVersion: 'security.istio.io/v1',
+    kind: 'PeerAuthentication',
+    metadata: { name: 'default', namespace },
+    spec: { mtls: { mode: 'STRICT' } },
+  });
 
 const deployment = (namespace: string, name: string, extra: { labels?: Record<string, string>; annotations?: Record<string, string> } = {}): string =>
   stringify({
@@ -109,7 +121,10 @@ const [shopApi] = await podsOnce('shop', 'api', 1);
 await e2e.register();
 
 t.test('the injector objects come from the chart; shop, labelled before mtls-guard, was injected by istiod', async (t) => {
-  t.same(main.applied.sort(), ['ConfigMap/istio', 'ConfigMap/istio-sidecar-injector', 'ConfigMap/values', 'MutatingWebhookConfiguration/istio-sidecar-injector']);
+  t.same(
+    main.applied.sort(),
+    ['ConfigMap/istio', 'ConfigMap/istio-sidecar-injector', 'ConfigMap/values', 'MutatingWebhookConfiguration/istio-sidecar-injector'],
+  );
   t.same(canary.applied.sort(), [
     'ConfigMap/istio-canary',
     'ConfigMap/istio-sidecar-injector-canary',
@@ -130,7 +145,10 @@ t.test('the injector objects come from the chart; shop, labelled before mtls-gua
 t.test("the seeds' procedure: denied in an unlabelled namespace; labelled, admitted and injected by istiod; then STRICT", async (t) => {
   const denied = kubectl(['apply', '-f', manifest('reports-deployment.yaml')]);
   t.equal(denied.code, 1, 'the Deployment is denied');
-  t.match(denied.stderr, '[pod-requires-mesh] Deployment reports/summary would create pods that run outside the Istio mesh: namespace reports has no istio-injection or istio.io/rev label');
+  t.match(
+    denied.stderr,
+    '[pod-requires-mesh] Deployment reports/summary would create pods that run outside the Istio mesh: namespace reports has no istio-injection or istio.io/rev label',
+  );
   t.match(denied.stderr, 'kubectl label namespace reports istio-injection=enabled');
   plane.must(['label', 'namespace', 'reports', 'istio-injection=enabled']);
   t.match(await applyOnceAllowed(['-f', manifest('reports-deployment.yaml')]), 'deployment.apps/summary created');
@@ -145,7 +163,11 @@ t.test("the seeds' procedure: denied in an unlabelled namespace; labelled, admit
   const allowed = await podReviews('reports', 'allow', 2);
   t.ok(allowed.length >= 2, `mtls-guard reviewed the injected Pod CREATEs and allowed them (${allowed.length})`);
   t.same(await podReviews('reports', 'deny', 0), [], 'and denied none');
-  t.match(await applyOnceAllowed(['-f', '-'], strict('reports')), 'peerauthentication.security.istio.io/default created', 'STRICT on reports is allowed');
+  t.match(
+    await applyOnceAllowed(['-f', '-'], strict('reports')),
+    'peerauthentication.security.istio.io/default created',
+    'STRICT on reports is allowed',
+  );
 });
 
 t.test('an existing Deployment: STRICT denied; label the namespace, restart, 2/2; STRICT allowed', async (t) => {
@@ -161,8 +183,14 @@ t.test('an existing Deployment: STRICT denied; label the namespace, restart, 2/2
     const current = pods('legacy', 'web');
     return current.length === 2 && current.every((p) => injectedBy(p).proxy === 'container');
   });
-  for (const pod of pods('legacy', 'web')) t.same((pod['spec'].containers as Doc[]).map((c) => c['name']), ['web', 'istio-proxy'], `${pod['metadata'].name}: 2/2`);
-  t.match(await applyOnceAllowed(['-f', manifest('strict-legacy.yaml')]), 'peerauthentication.security.istio.io/default created', 'STRICT on legacy is allowed');
+  for (const pod of pods('legacy', 'web')) {
+    t.same((pod['spec'].containers as Doc[]).map((c) => c['name']), ['web', 'istio-proxy'], `${pod['metadata'].name}: 2/2`);
+  }
+  t.match(
+    await applyOnceAllowed(['-f', manifest('strict-legacy.yaml')]),
+    'peerauthentication.security.istio.io/default created',
+    'STRICT on legacy is allowed',
+  );
 });
 
 t.test('mesh-wide STRICT with one non-injected namespace, its namespace PERMISSIVE, then the workload selector', async (t) => {
@@ -174,14 +202,29 @@ t.test('mesh-wide STRICT with one non-injected namespace, its namespace PERMISSI
   const permissive = kubectl(['apply', '-f', manifest('batch-permissive.yaml')]);
   t.equal(permissive.code, 0, 'PERMISSIVE on batch is allowed');
   t.match(permissive.stderr, 'Warning: PeerAuthentication batch/default sets PERMISSIVE');
-  t.match(await applyOnceAllowed(['-f', manifest('mesh-strict.yaml')]), 'peerauthentication.security.istio.io/default created', 'then mesh-wide STRICT is allowed');
+  t.match(
+    await applyOnceAllowed(['-f', manifest('mesh-strict.yaml')]),
+    'peerauthentication.security.istio.io/default created',
+    'then mesh-wide STRICT is allowed',
+  );
 
   const handsStrict = kubectl(['delete', '-f', manifest('batch-permissive.yaml')]);
   t.equal(handsStrict.code, 1, 'deleting the namespace override would hand STRICT to batch/worker: denied');
   t.match(handsStrict.stderr, 'batch/worker');
-  t.match(await applyOnceAllowed(['-f', manifest('batch-worker-permissive.yaml')]), 'Warning: PeerAuthentication batch/worker-plaintext sets PERMISSIVE');
-  await until('the namespace override may go', () => kubectl(['delete', '--dry-run=server', '-f', manifest('batch-permissive.yaml')]).code === 0, 15_000);
-  t.equal(kubectl(['delete', '-f', manifest('batch-permissive.yaml')]).code, 0, 'with the workload selector in place, the namespace override is deleted');
+  t.match(
+    await applyOnceAllowed(['-f', manifest('batch-worker-permissive.yaml')]),
+    'Warning: PeerAuthentication batch/worker-plaintext sets PERMISSIVE',
+  );
+  await until(
+    'the namespace override may go',
+    () => kubectl(['delete', '--dry-run=server', '-f', manifest('batch-permissive.yaml')]).code === 0,
+    15_000,
+  );
+  t.equal(
+    kubectl(['delete', '-f', manifest('batch-permissive.yaml')]).code,
+    0,
+    'with the workload selector in place, the namespace override is deleted',
+  );
 });
 
 t.test('native sidecars (canary, env.ENABLE_NATIVE_SIDECARS=true) and classic ones (default, false)', async (t) => {
@@ -191,15 +234,31 @@ t.test('native sidecars (canary, env.ENABLE_NATIVE_SIDECARS=true) and classic on
   await applyOnceAllowed(['-f', '-'], deployment('native', 'classic-ledger', { annotations: { 'sidecar.istio.io/nativeSidecar': 'false' } }));
   await applyOnceAllowed(['-f', '-'], deployment('shop', 'native-api', { annotations: { 'sidecar.istio.io/nativeSidecar': 'true' } }));
   const [native] = await podsOnce('native', 'ledger', 1);
-  t.same(injectedBy(native as Doc), { revision: 'canary', proxy: 'native-sidecar' }, 'canary injects istio-proxy as an init container with restartPolicy: Always');
+  t.same(
+    injectedBy(native as Doc),
+    { revision: 'canary', proxy: 'native-sidecar' },
+    'canary injects istio-proxy as an init container with restartPolicy: Always',
+  );
   t.same((native?.['spec'].containers as Doc[]).map((c) => c['name']), ['ledger'], 'and no istio-proxy container');
   const [optedClassic] = await podsOnce('native', 'classic-ledger', 1);
-  t.same(injectedBy(optedClassic as Doc), { revision: 'canary', proxy: 'container' }, 'the annotation nativeSidecar=false gets a classic sidecar from the same istiod');
+  t.same(
+    injectedBy(optedClassic as Doc),
+    { revision: 'canary', proxy: 'container' },
+    'the annotation nativeSidecar=false gets a classic sidecar from the same istiod',
+  );
   const [optedNative] = await podsOnce('shop', 'native-api', 1);
-  t.same(injectedBy(optedNative as Doc), { revision: 'default', proxy: 'native-sidecar' }, 'nativeSidecar=true gets a native one from the classic istiod');
+  t.same(
+    injectedBy(optedNative as Doc),
+    { revision: 'default', proxy: 'native-sidecar' },
+    'nativeSidecar=true gets a native one from the classic istiod',
+  );
   t.ok((await podReviews('native', 'allow', 2)).length >= 2, 'mtls-guard admitted the native and the classic pods in native');
   t.same(await podReviews('native', 'deny', 0), []);
-  t.match(await applyOnceAllowed(['-f', '-'], strict('native')), 'peerauthentication.security.istio.io/default created', 'STRICT over native sidecars is allowed');
+  t.match(
+    await applyOnceAllowed(['-f', '-'], strict('native')),
+    'peerauthentication.security.istio.io/default created',
+    'STRICT over native sidecars is allowed',
+  );
 });
 
 t.test('a revision install (istio.io/rev=canary), a revision tag (prod), and a revision nobody installed', async (t) => {
@@ -214,12 +273,20 @@ t.test('a revision install (istio.io/rev=canary), a revision tag (prod), and a r
   plane.must(['create', 'namespace', 'plain']);
   await applyOnceAllowed(['-f', '-'], deployment('plain', 'cart', { labels: { 'istio.io/rev': 'canary' } }));
   const [byLabel] = await podsOnce('plain', 'cart', 1);
-  t.same(injectedBy(byLabel as Doc), { revision: 'canary', proxy: 'native-sidecar' }, 'the pod label istio.io/rev=canary selects canary in an unlabelled namespace');
+  t.same(
+    injectedBy(byLabel as Doc),
+    { revision: 'canary', proxy: 'native-sidecar' },
+    'the pod label istio.io/rev=canary selects canary in an unlabelled namespace',
+  );
 
   plane.must(['create', 'namespace', 'stable']);
   plane.must(['label', 'namespace', 'stable', 'istio.io/rev=stable']);
   let denied = kubectl(['apply', '-f', '-'], deployment('stable', 'billing'));
-  await until('mtls-guard has seen the label', () => (denied = kubectl(['apply', '-f', '-'], deployment('stable', 'billing'))).stderr.includes('revision stable'), 15_000);
+  await until(
+    'mtls-guard has seen the label',
+    () => (denied = kubectl(['apply', '-f', '-'], deployment('stable', 'billing'))).stderr.includes('revision stable'),
+    15_000,
+  );
   t.equal(denied.code, 1, 'a Deployment in a namespace of a revision nobody installed is denied');
   t.match(denied.stderr, 'namespace stable has istio.io/rev=stable, but revision stable: no injector for it is installed (installed: ');
   t.match(denied.stderr, /installed: [^)]*canary/, 'naming the installed revisions and tags');

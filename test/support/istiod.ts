@@ -43,6 +43,13 @@ export function istiodBinary(): string {
   return binary;
 }
 
+/** pilot-discovery when it is already built and current (tools/build-istiod.sh --if-cached), else undefined. */
+export function cachedIstiodBinary(): string | undefined {
+  if (process.env['MTLS_GUARD_ISTIOD']) return process.env['MTLS_GUARD_ISTIOD'];
+  const run = spawnSync('bash', [repoPath('tools/build-istiod.sh'), '--if-cached'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] });
+  return run.status === 0 ? run.stdout.trim().split('\n').pop() : undefined;
+}
+
 /** The istio-discovery and base charts inside the same istio.io/istio module. */
 let charts: { discovery: string; base: string } | undefined;
 export function istioCharts(): { discovery: string; base: string } {
@@ -94,7 +101,10 @@ export interface Istiod {
   applied: string[];
   /** Everything istiod logged so far (the tail, capped). */
   logs: () => string;
-  /** Every admission request its injection webhook has received so far ("Process sidecar injection request" in its log). */
+  /**
+   * Every admission request its injection webhook has received so far ("Process sidecar injection request" in its log).
+   * The log is read while this process waits (not during a synchronous kubectl call): poll it with `until`.
+   */
   injectionRequests: () => InjectionRequest[];
   stop: () => Promise<void>;
 }
@@ -123,9 +133,8 @@ export async function startIstiod(plane: ControlPlane, options: IstiodOptions = 
   const dir = mkdtempSync(join(tmpdir(), `mtls-guard-${name}-`));
   const certs = await generateCertificates({ service: name, namespace: ROOT_NAMESPACE });
   await writeCertificates(join(dir, 'certs'), certs);
-  const [httpPort, httpsPort, grpcPort, secureGrpcPort, monitoringPort, ctrlzPort] = (await Promise.all(Array.from({ length: 6 }, () => freePort()))) as [
-    number, number, number, number, number, number,
-  ];
+  const ports = await Promise.all(Array.from({ length: 6 }, () => freePort()));
+  const [httpPort, httpsPort, grpcPort, secureGrpcPort, monitoringPort, ctrlzPort] = ports as [number, number, number, number, number, number];
   const injectionUrl = `https://127.0.0.1:${httpsPort}/inject`;
 
   const rendered = helmTemplate(name, istioCharts().discovery, [
