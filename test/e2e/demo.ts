@@ -4,15 +4,23 @@
  * kube-controller-manager and injected by Istio's own injector; without it, an injected pod is applied as the
  * injector would leave it.
  */
+import { spawnSync } from 'node:child_process';
 import { relative } from 'node:path';
 import { repoPath } from '../support/helpers.js';
-import { cachedIstiodBinary, installIstioBase, startIstiod, type Istiod } from '../support/istiod.js';
+import { installIstioBase, startIstiod, type Istiod } from '../support/istiod.js';
 import { https } from '../support/webhook-helpers.js';
 import { startE2E, until } from './harness.js';
 
 const bold = (text: string) => (process.stdout.isTTY ? `\x1b[1m${text}\x1b[0m` : text);
 const dim = (text: string) => (process.stdout.isTTY ? `\x1b[2m${text}\x1b[0m` : text);
 const file = (name: string) => relative(process.cwd(), repoPath(`test/e2e/manifests/${name}`));
+
+/** pilot-discovery when it is already built and current (tools/build-istiod.sh --if-cached): the demo never starts a build. */
+function cachedIstiodBinary(): string | undefined {
+  if (process.env['MTLS_GUARD_ISTIOD']) return process.env['MTLS_GUARD_ISTIOD'];
+  const run = spawnSync('bash', [repoPath('tools/build-istiod.sh'), '--if-cached'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] });
+  return run.status === 0 ? run.stdout.trim().split('\n').pop() : undefined;
+}
 
 const istiodBinary = cachedIstiodBinary();
 if (istiodBinary) process.env['MTLS_GUARD_ISTIOD'] = istiodBinary;

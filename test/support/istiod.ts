@@ -43,13 +43,6 @@ export function istiodBinary(): string {
   return binary;
 }
 
-/** pilot-discovery when it is already built and current (tools/build-istiod.sh --if-cached), else undefined. */
-export function cachedIstiodBinary(): string | undefined {
-  if (process.env['MTLS_GUARD_ISTIOD']) return process.env['MTLS_GUARD_ISTIOD'];
-  const run = spawnSync('bash', [repoPath('tools/build-istiod.sh'), '--if-cached'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] });
-  return run.status === 0 ? run.stdout.trim().split('\n').pop() : undefined;
-}
-
 /** The istio-discovery and base charts inside the same istio.io/istio module. */
 let charts: { discovery: string; base: string } | undefined;
 export function istioCharts(): { discovery: string; base: string } {
