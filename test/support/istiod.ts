@@ -63,7 +63,11 @@ function helmTemplate(release: string, chart: string, values: readonly string[])
     .filter((d): d is Doc => d !== null);
 }
 
-/** Istio's CRDs from the base chart (its CRDs only: its ValidatingWebhookConfiguration points at a Service), and the root namespace. */
+/**
+ * Istio's CRDs from the base chart (its CRDs only: its ValidatingWebhookConfiguration points at a Service), and the root
+ * namespace, as a cluster that runs Istio has them. istiod itself starts and injects without them: its CRD informers
+ * wait for CRDs to appear and do not hold up readiness.
+ */
 export function installIstioBase(plane: ControlPlane): void {
   const crds = helmTemplate('istio-base', istioCharts().base, []).filter((d) => d['kind'] === 'CustomResourceDefinition');
   if (crds.length === 0) throw new Error('the base chart rendered no CRDs');
