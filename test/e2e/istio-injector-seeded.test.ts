@@ -16,9 +16,10 @@ import t from 'tap';
 import { pino } from 'pino';
 import { DEFAULT_CONFIG, policyFor, type Config } from '../../src/config/config.js';
 import { injectionIntent, meshContext, membership } from '../../src/engine/mesh.js';
+import type { KubeStateSource } from '../../src/state/kube-source.js';
 import { startControlPlane, startSource } from '../support/control-plane.js';
 import { generateCases, type PodCase } from '../support/inject-cases.js';
-import { injectedBy, installIstioBase, startIstiod, type Istiod } from '../support/istiod.js';
+import { injectedBy, installIstioBase, istiodBinary, startIstiod, type Istiod } from '../support/istiod.js';
 import { until } from './harness.js';
 
 t.setTimeout(900_000);
@@ -29,30 +30,26 @@ const seed = Number(process.env['ISTIOD_SEED'] ?? Math.floor(Math.random() * 2 *
 const count = Number(process.env['ISTIOD_CASES'] ?? 200);
 t.comment(`ISTIOD_SEED=${seed} ISTIOD_CASES=${count}`);
 
+istiodBinary(); // a missing istiod fails the file here, before anything is started
 const plane = await startControlPlane({ controllerManager: true });
 const istiods: Istiod[] = [];
-t.teardown(async () => {
+let source: KubeStateSource | undefined;
+const stopAll = async (): Promise<void> => {
+  await source?.stop();
   await Promise.all(istiods.map((istiod) => istiod.stop()));
   await plane.stop();
-});
-installIstioBase(plane);
+};
+t.teardown(stopAll);
 const never = JSON.stringify([{ matchExpressions: [{ key: 'app', operator: 'In', values: ['batch', 'cron'] }] }]);
 const always = JSON.stringify([{ matchLabels: { tier: 'web' } }]);
-istiods.push(await startIstiod(plane, { values: [`json:sidecarInjectorWebhook.neverInjectSelector=${never}`] }));
-istiods.push(
-  await startIstiod(plane, { revision: 'canary', values: ['revisionTags={prod}', `json:sidecarInjectorWebhook.alwaysInjectSelector=${always}`] }),
-);
 /** The revision an istiod writes into the status, for each revision or tag a webhook serves. */
 const servedBy: Record<string, string> = { default: 'default', canary: 'canary', prod: 'canary' };
 
 const cases = generateCases(seed, count);
 const json = (args: string[]): Doc => JSON.parse(plane.must([...args, '-o', 'json'])) as Doc;
-
-// Every namespace of the cases, with their labels (the system ones exist already: labelled over).
 // As JSON: kubectl reads YAML 1.1, where label values such as yes, no, on and off would be booleans.
 const list = (items: Doc[]): string => JSON.stringify({ apiVersion: 'v1', kind: 'List', items });
-const namespaceObjects = cases.namespaces.map((ns) => ({ apiVersion: 'v1', kind: 'Namespace', metadata: { name: ns.name, labels: ns.labels } }));
-plane.must(['apply', '-f', '-'], list(namespaceObjects));
+const keyOf = (object: Doc): string => `${object['metadata'].namespace}/${object['metadata'].name}`;
 
 /** A Deployment whose template is the case's pod (plus the `case` label its selector needs; no injector selects on it). */
 function deploymentOf(c: PodCase): Doc {
@@ -70,22 +67,12 @@ function deploymentOf(c: PodCase): Doc {
   };
 }
 
-// A Deployment needs its namespace; cases in a namespace that does not exist have no Deployment to compare.
-const namespaced = cases.pods.filter((c) => c.namespace !== 'unknown-ns');
-const applied = plane.kubectl(['apply', '-f', '-'], list(namespaced.map(deploymentOf)));
-const keyOf = (object: Doc): string => `${object['metadata'].namespace}/${object['metadata'].name}`;
-const deployments = new Map((json(['get', 'deployments', '-A'])['items'] as Doc[]).map((d) => [keyOf(d), d]));
-const compared = namespaced.filter((c) => deployments.has(`${c.namespace}/${c.id}`));
-// The API server refuses some templates outright (an istio-proxy both in containers and initContainers).
-const refused = namespaced.filter((c) => !deployments.has(`${c.namespace}/${c.id}`));
-const refusals = applied.stderr.split('\n').filter((line) => line.includes(' is invalid: '));
-
 interface Outcome {
   pod?: Doc;
   failure?: string;
 }
 
-/** The Pod the Deployment's ReplicaSet made, or the ReplicaSet's FailedCreate message. */
+/** The Pod each Deployment's ReplicaSet made, or the ReplicaSet's FailedCreate message, keyed namespace/deployment. */
 function outcomes(): Map<string, Outcome> {
   const replicaSets = json(['get', 'replicasets', '-A'])['items'] as Doc[];
   const pods = json(['get', 'pods', '-A'])['items'] as Doc[];
@@ -95,7 +82,7 @@ function outcomes(): Map<string, Outcome> {
     const owner = rs['metadata'].ownerReferences?.[0]?.name as string | undefined;
     if (!owner) continue;
     const key = `${rs['metadata'].namespace}/${owner}`;
-    const pod = byReplicaSet.get(`${rs['metadata'].namespace}/${rs['metadata'].name}`);
+    const pod = byReplicaSet.get(keyOf(rs));
     const failure = ((rs['status']?.conditions ?? []) as Doc[]).find((c) => c['type'] === 'ReplicaFailure')?.['message'] as string | undefined;
     if (pod) result.set(key, { pod });
     else if (failure) result.set(key, { failure });
@@ -103,21 +90,53 @@ function outcomes(): Map<string, Outcome> {
   return result;
 }
 
-let outcome = outcomes();
-await until(`every ReplicaSet made its Pod or reported why not (${compared.length} Deployments)`, () => {
-  outcome = outcomes();
-  return compared.every((c) => outcome.has(`${c.namespace}/${c.id}`));
-}, 180_000);
+const deploymentFacts = (state: KubeStateSource['state'], c: PodCase) =>
+  [...state.workloads(c.namespace)].find((w) => w.kind === 'Deployment' && w.name === c.id);
 
+/**
+ * Istio's CRDs and both istiods; the cases' namespaces and Deployments; every ReplicaSet's Pod (or its refusal); then
+ * mtls-guard's list-watch source, once it holds the Deployments and the injector.
+ */
+async function setUp() {
+  installIstioBase(plane);
+  istiods.push(await startIstiod(plane, { values: [`json:sidecarInjectorWebhook.neverInjectSelector=${never}`] }));
+  istiods.push(
+    await startIstiod(plane, { revision: 'canary', values: ['revisionTags={prod}', `json:sidecarInjectorWebhook.alwaysInjectSelector=${always}`] }),
+  );
+  // Every namespace of the cases, with their labels (the system ones exist already: labelled over).
+  const namespaceObjects = cases.namespaces.map((ns) => ({ apiVersion: 'v1', kind: 'Namespace', metadata: { name: ns.name, labels: ns.labels } }));
+  plane.must(['apply', '-f', '-'], list(namespaceObjects));
+  // A Deployment needs its namespace; cases in a namespace that does not exist have no Deployment to compare.
+  const namespaced = cases.pods.filter((c) => c.namespace !== 'unknown-ns');
+  const applied = plane.kubectl(['apply', '-f', '-'], list(namespaced.map(deploymentOf)));
+  const deployments = new Map((json(['get', 'deployments', '-A'])['items'] as Doc[]).map((d) => [keyOf(d), d]));
+  const compared = namespaced.filter((c) => deployments.has(`${c.namespace}/${c.id}`));
+  // The API server refuses some templates outright (an istio-proxy both in containers and initContainers).
+  const refused = namespaced.filter((c) => !deployments.has(`${c.namespace}/${c.id}`));
+  const refusals = applied.stderr.split('\n').filter((line) => line.includes(' is invalid: '));
+
+  let outcome = outcomes();
+  await until(`every ReplicaSet made its Pod or reported why not (${compared.length} Deployments)`, () => {
+    outcome = outcomes();
+    return compared.every((c) => outcome.has(`${c.namespace}/${c.id}`));
+  }, 180_000);
+
+  source = await startSource(plane.kubeconfig, pino({ level: 'silent' }), {});
+  const state = source.state;
+  await until('mtls-guard has listed the Deployments, the Pods and the injector', () => {
+    const injection = state.injection?.();
+    return source?.ready() === true && compared.every((c) => deploymentFacts(state, c) !== undefined) && (injection?.configurations.length ?? 0) === 3;
+  }, 60_000);
+  return { namespaced, deployments, compared, refused, refusals, outcome, state };
+}
+
+// A rejected top-level await does not run tap's teardowns: a setup that fails stops what it started itself.
+const { namespaced, deployments, compared, refused, refusals, outcome, state } = await setUp().catch(async (error: unknown) => {
+  await stopAll();
+  throw error;
+});
 const policy = policyFor(structuredClone(DEFAULT_CONFIG) as Config);
-const source = await startSource(plane.kubeconfig, pino({ level: 'silent' }), {});
-t.teardown(() => source.stop());
-const deploymentFacts = (c: PodCase) => [...source.state.workloads(c.namespace)].find((w) => w.kind === 'Deployment' && w.name === c.id);
-await until('mtls-guard has listed the Deployments, the Pods and the injector', () => {
-  const injection = source.state.injection?.();
-  return source.ready() && compared.every((c) => deploymentFacts(c) !== undefined) && (injection?.configurations.length ?? 0) === 3;
-}, 60_000);
-const context = meshContext(source.state, policy);
+const context = meshContext(state, policy);
 
 interface Disagreement {
   id: string;
@@ -133,9 +152,9 @@ const notInMesh: string[] = [];
 let injected = 0;
 for (const c of compared) {
   const key = `${c.namespace}/${c.id}`;
-  const facts = deploymentFacts(c);
+  const facts = deploymentFacts(state, c);
   if (!facts) throw new Error(`${key}: not in mtls-guard's state`);
-  const intent = injectionIntent(facts, source.state.namespace(c.namespace), context);
+  const intent = injectionIntent(facts, state.namespace(c.namespace), context);
   const { pod, failure } = outcome.get(key) ?? {};
   const real = pod ? injectedBy(pod, deployments.get(key)?.['spec'].template) : {};
   const istiodInjected = real.revision !== undefined;
@@ -158,8 +177,8 @@ for (const c of compared) {
   }
   // What istiod wrote must read as a sidecar to mtls-guard (SPEC 1.1), classic or native.
   if (istiodInjected && pod) {
-    const podFacts = [...source.state.workloads(c.namespace)].find((w) => w.kind === 'Pod' && w.name === pod['metadata'].name);
-    const judged = podFacts ? membership(podFacts, source.state.namespace(c.namespace), context) : undefined;
+    const podFacts = [...state.workloads(c.namespace)].find((w) => w.kind === 'Pod' && w.name === pod['metadata'].name);
+    const judged = podFacts ? membership(podFacts, state.namespace(c.namespace), context) : undefined;
     if (!judged?.inMesh) notInMesh.push(`${c.namespace}/${pod['metadata'].name}`);
   }
 }

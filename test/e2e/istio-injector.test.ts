@@ -11,7 +11,7 @@
 import t from 'tap';
 import { stringify } from 'yaml';
 import { repoPath } from '../support/helpers.js';
-import { injectedBy, installIstioBase, startIstiod, type Istiod } from '../support/istiod.js';
+import { injectedBy, installIstioBase, istiodBinary, startIstiod, type Istiod } from '../support/istiod.js';
 import { startE2E, until } from './harness.js';
 
 t.setTimeout(600_000);
@@ -19,8 +19,13 @@ t.setTimeout(600_000);
 type Doc = Record<string, any>;
 
 const manifest = (name: string): string => repoPath(`test/e2e/manifests/${name}`);
+istiodBinary(); // a missing istiod fails the file here, before anything is started
 const e2e = await startE2E({ controllerManager: true });
 const istiods: Istiod[] = [];
+const stopAll = async (): Promise<void> => {
+  await Promise.all(istiods.map((istiod) => istiod.stop()));
+  await e2e.stop();
+};
 t.teardown(async () => {
   for (const istiod of istiods) {
     const requests = istiod.injectionRequests();
@@ -28,16 +33,26 @@ t.teardown(async () => {
     const lines = istiod.logs().split('\n').filter((l) => l.includes('Process sidecar injection request'));
     for (const line of lines.slice(0, 3)) console.log(`#   ${line}`);
   }
-  await Promise.all(istiods.map((istiod) => istiod.stop()));
-  await e2e.stop();
+  await stopAll();
 });
 
 const { kubectl, plane } = e2e;
-installIstioBase(plane);
-const main = await startIstiod(plane, { values: ['env.ENABLE_NATIVE_SIDECARS=false'] });
-istiods.push(main);
-const canary = await startIstiod(plane, { revision: 'canary', values: ['revisionTags={prod}', 'env.ENABLE_NATIVE_SIDECARS=true'] });
-istiods.push(canary);
+
+/** Istio's CRDs, both istiods, the cluster before mtls-guard, then mtls-guard registered. */
+async function setUp(): Promise<{ main: Istiod; canary: Istiod; shopApi: Doc }> {
+  installIstioBase(plane);
+  const main = await startIstiod(plane, { values: ['env.ENABLE_NATIVE_SIDECARS=false'] });
+  istiods.push(main);
+  const canary = await startIstiod(plane, { revision: 'canary', values: ['revisionTags={prod}', 'env.ENABLE_NATIVE_SIDECARS=true'] });
+  istiods.push(canary);
+  // shop's pods are injected by istiod; legacy's and batch's were never injected.
+  plane.must(['apply', '-f', manifest('istiod-cluster.yaml')]);
+  await podsOnce('legacy', 'web', 2);
+  await podsOnce('batch', 'worker', 1);
+  const [shopApi] = await podsOnce('shop', 'api', 1);
+  await e2e.register();
+  return { main, canary, shopApi: shopApi as Doc };
+}
 
 const json = (args: string[]): Doc => JSON.parse(plane.must([...args, '-o', 'json'])) as Doc;
 const pods = (namespace: string, app: string): Doc[] => json(['get', 'pods', '-n', namespace, '-l', `app=${app}`])['items'] as Doc[];
@@ -113,12 +128,11 @@ const deployment = (namespace: string, name: string, extra: { labels?: Record<st
     },
   });
 
-// The cluster before mtls-guard: shop's pods are injected by istiod; legacy's and batch's were never injected.
-plane.must(['apply', '-f', manifest('istiod-cluster.yaml')]);
-await podsOnce('legacy', 'web', 2);
-await podsOnce('batch', 'worker', 1);
-const [shopApi] = await podsOnce('shop', 'api', 1);
-await e2e.register();
+// A rejected top-level await does not run tap's teardowns: a setup that fails stops what it started itself.
+const { main, canary, shopApi } = await setUp().catch(async (error: unknown) => {
+  await stopAll();
+  throw error;
+});
 
 t.test('the injector objects come from the chart; shop, labelled before mtls-guard, was injected by istiod', async (t) => {
   t.same(
@@ -134,7 +148,7 @@ t.test('the injector objects come from the chart; shop, labelled before mtls-gua
   ]);
   const hooks = json(['get', 'mutatingwebhookconfiguration', 'istio-sidecar-injector'])['webhooks'] as Doc[];
   t.ok(hooks.length > 0 && hooks.every((h) => h['clientConfig'].url === main.injectionUrl && !h['clientConfig'].service), 'registered by URL');
-  t.same(injectedBy(shopApi as Doc), { revision: 'default', proxy: 'container' }, 'shop/api carries a classic istio-proxy written by istiod');
+  t.same(injectedBy(shopApi), { revision: 'default', proxy: 'container' }, 'shop/api carries a classic istio-proxy written by istiod');
   t.ok((await calledFor(main, 'shop', 'api')) >= 1, "istiod's injection webhook was called for it");
   for (const [namespace, app] of [['legacy', 'web'], ['batch', 'worker']] as const) {
     t.same(pods(namespace, app).map((p) => injectedBy(p)), pods(namespace, app).map(() => ({})), `${namespace}/${app}: not injected`);
