@@ -199,7 +199,7 @@ current-context: test
     );
   const kubectlWith = (file: string) => (args: string[], input?: string): KubectlResult => {
     // Bounded, so that a test against a stopped or paused API server fails instead of hanging.
-    const run = spawnSync('kubectl', ['--kubeconfig', file, ...args], { input: input ?? '', encoding: 'utf8', timeout: 120_000 });
+    const run = spawnSync('kubectl', ['--kubeconfig', file, ...args], { input: input ?? '', encoding: 'utf8', timeout: 120_000, maxBuffer: 256 * 1024 * 1024 });
     return { code: run.status ?? -1, stdout: run.stdout, stderr: run.stderr };
   };
 
