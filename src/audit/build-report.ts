@@ -29,7 +29,7 @@ function effective(resolved: ResolvedMode): EffectiveMode {
   return resolved.source ? { mode: resolved.mode, policy: ref(resolved.source) } : { mode: resolved.mode };
 }
 
-export function enrollment(namespace: NamespaceFacts | undefined): string {
+function enrollment(namespace: NamespaceFacts | undefined): string {
   const labels = namespace?.labels ?? {};
   if (labels[INJECTION_LABEL] !== undefined) return `${INJECTION_LABEL}=${labels[INJECTION_LABEL]}`;
   if (labels[REVISION_LABEL] !== undefined) return `${REVISION_LABEL}=${labels[REVISION_LABEL]}`;

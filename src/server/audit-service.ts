@@ -122,7 +122,7 @@ export class AuditService {
 }
 
 /** The report's callers from the last telemetry snapshot; before the first one, the possible callers and why. */
-export function callersFrom(telemetry: PrometheusPlaintextSource): NonNullable<ReportInputs['callers']> {
+function callersFrom(telemetry: PrometheusPlaintextSource): NonNullable<ReportInputs['callers']> {
   const snapshot = telemetry.current();
   const failure = telemetry.lastError;
   const error = failure && (!snapshot || failure.at > snapshot.takenAt) ? failure.message : undefined;
