@@ -10,6 +10,7 @@ import { loadConfig } from '../config/load.js';
 import { usage } from '../errors.js';
 import { loadManifests } from '../manifests/load.js';
 import { buildState } from '../state/build-state.js';
+import { liveSnapshotFor, wantsCluster } from './live-flags.js';
 
 export const AUDIT_FORMATS = ['text', 'json', 'html'] as const;
 export type AuditFormat = (typeof AUDIT_FORMATS)[number];
@@ -62,18 +63,10 @@ async function telemetryCallers(url: string, windowSeconds: number, timeoutMs: n
 
 export async function runAudit(flags: AuditFlags, io: AuditIo): Promise<number> {
   const files = flags.file ?? [];
-  const wantsCluster = flags.kubeconfig !== undefined || flags.context !== undefined;
-  if (files.length === 0 && !wantsCluster) throw usage('audit needs --kubeconfig / --context (a live cluster) or -f PATH (manifests)');
+  if (files.length === 0 && !wantsCluster(flags)) throw usage('audit needs --kubeconfig / --context (a live cluster) or -f PATH (manifests)');
   const config = await loadConfig(flags.config);
   const objects = files.length > 0 ? await loadManifests(files, io.stdin) : [];
-  const live = wantsCluster
-    ? await (await import('../state/live-snapshot.js')).readLiveSnapshot({
-        ...(flags.kubeconfig !== undefined ? { kubeconfig: flags.kubeconfig } : {}),
-        ...(flags.context !== undefined ? { context: flags.context } : {}),
-        rootNamespace: config.rootNamespace,
-        requestTimeoutMs: flags.requestTimeout * 1000,
-      })
-    : undefined;
+  const live = await liveSnapshotFor(flags, config.rootNamespace);
   const context = liveContext(objects, live, flags.namespace);
   const { state } = buildState([...objects, ...context.used], flags.namespace);
   const policy = policyFor(config, mtlsGuardNamespace([...objects, ...context.used]));

@@ -14,6 +14,7 @@ import { UserError, usage } from '../errors.js';
 import { loadManifests } from '../manifests/load.js';
 import type { ServeOptions } from './serve.js';
 import { AUDIT_FORMATS, runAudit, type AuditFlags } from './audit-command.js';
+import { liveSnapshotFor } from './live-flags.js';
 import { validateServeInputs } from './serve-inputs.js';
 
 /** Where the CLI reads and writes; tests pass their own. */
@@ -93,15 +94,7 @@ async function runCheck(flags: CheckFlags, io: Io): Promise<number> {
   if (files.length === 0) throw usage('check needs at least one -f PATH (a file, a directory, or - for stdin)');
   const config = await loadConfig(flags.config);
   const objects = await loadManifests(files, io.stdin);
-  const live =
-    flags.kubeconfig !== undefined || flags.context !== undefined
-      ? await (await import('../state/live-snapshot.js')).readLiveSnapshot({
-          ...(flags.kubeconfig !== undefined ? { kubeconfig: flags.kubeconfig } : {}),
-          ...(flags.context !== undefined ? { context: flags.context } : {}),
-          rootNamespace: config.rootNamespace,
-          requestTimeoutMs: flags.requestTimeout * 1000,
-        })
-      : undefined;
+  const live = await liveSnapshotFor(flags, config.rootNamespace);
   const result = check(objects, policyFor(config, mtlsGuardNamespace(objects)), flags.namespace, {
     ...(live ? { live } : {}),
     namespaceUnknown: flags.namespaceUnknown,
