@@ -43,12 +43,16 @@ export interface LocatedFinding extends Omit<Finding, 'rule'> {
 export interface CheckedObject {
   object: ObjectRef;
   source: string;
+  /** Read as cluster state only: a Namespace, a Node, Istio's injector configuration (no rule judges it on its own). */
+  stateOnly?: true;
+  /** A kind mtls-guard does not check: why it was skipped. */
+  skipped?: string;
 }
 
 export interface CheckResult {
   findings: LocatedFinding[];
   summary: CheckSummary;
-  /** Every object evaluated (one JUnit test case each), in input order. */
+  /** Every input object (one JUnit test case each), in input order; those no rule judged say why. */
   checked: CheckedObject[];
   /** Notes about the state (e.g. the cluster has no PeerAuthentication CRD; skipped live objects). */
   notes: string[];
@@ -81,6 +85,21 @@ function compareFindings(a: LocatedFinding, b: LocatedFinding): number {
     if (order !== 0) return order;
   }
   return 0;
+}
+
+const STATE_ONLY_KINDS: ReadonlySet<string> = new Set(['Namespace', 'Node', 'ConfigMap', 'MutatingWebhookConfiguration']);
+
+function inputRef(item: SourcedObject, defaultNamespace: string): ObjectRef {
+  const metadata = (item.object['metadata'] ?? {}) as { name?: unknown; namespace?: unknown };
+  const kind = String(item.object['kind']);
+  const given = typeof metadata.namespace === 'string' && metadata.namespace ? metadata.namespace : undefined;
+  const namespace = given ?? (kind === 'ConfigMap' ? defaultNamespace : undefined);
+  return {
+    apiVersion: String(item.object['apiVersion']),
+    kind,
+    ...(namespace ? { namespace } : {}),
+    name: typeof metadata.name === 'string' ? metadata.name : '(no name)',
+  };
 }
 
 const objectOf = (entry: Entry): ObjectRef => ({
@@ -132,6 +151,14 @@ export function check(items: readonly SourcedObject[], policy: Policy, defaultNa
       skipped: context.skipped,
     };
   }
-  const checked = checkedEntries.map((entry) => ({ object: objectOf(entry), source: where(entry.item.source) }));
+  const judged = new Map(checkedEntries.map((entry) => [entry.item, entry]));
+  const checked = items.map((item): CheckedObject => {
+    const entry = judged.get(item);
+    if (entry) return { object: objectOf(entry), source: where(item.source) };
+    const object = inputRef(item, defaultNamespace);
+    return STATE_ONLY_KINDS.has(object.kind)
+      ? { object, source: where(item.source), stateOnly: true }
+      : { object, source: where(item.source), skipped: `kind ${object.kind} is not checked by mtls-guard` };
+  });
   return { findings, summary, checked, notes };
 }

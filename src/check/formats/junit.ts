@@ -1,6 +1,7 @@
 /**
- * JUnit XML: one test case per checked object. Findings at or above --fail-on are its failure; the others are
- * printed in its system-out.
+ * JUnit XML: one test case per input object, as conftest reports every document. Findings at or above --fail-on
+ * are its failure; the others are printed in its system-out. A Namespace (or other object read as state only)
+ * passes, saying so; a kind mtls-guard does not check is a skipped case that says why.
  */
 import type { CheckResult, LocatedFinding } from '../check.js';
 import { failing, fileLine, objectName, type FormatContext } from './where.js';
@@ -25,7 +26,8 @@ export function formatJunit(result: CheckResult, context: FormatContext): string
   }
   let failures = 0;
   const cases: string[] = [];
-  for (const { object, source } of result.checked) {
+  let skipped = 0;
+  for (const { object, source, stateOnly, skipped: skippedBecause } of result.checked) {
     const found = byObject.get(`${objectName(object)} ${source}`) ?? [];
     const failed = found.filter((f) => failing(f.action, context.failOn));
     const passed = found.filter((f) => !failing(f.action, context.failOn));
@@ -36,16 +38,21 @@ export function formatJunit(result: CheckResult, context: FormatContext): string
       ...(at ? [`file="${xml(at.file)}"`, `line="${at.line}"`] : []),
     ];
     const body: string[] = [];
+    if (skippedBecause !== undefined) {
+      skipped += 1;
+      body.push(`      <skipped message="${xml(skippedBecause)}"/>`);
+    }
     if (failed.length > 0) {
       failures += 1;
       const first = failed[0] as LocatedFinding;
       const message = failed.length === 1 ? `${first.rule}: ${first.message}` : `${failed.length} findings: ${failed.map((f) => f.rule).join(', ')}`;
       body.push(`      <failure message="${xml(message)}" type="${xml(first.rule)}">${xml(`${source}\n${failed.map(line).join('\n')}`)}</failure>`);
     }
-    if (passed.length > 0) body.push(`      <system-out>${xml(passed.map(line).join('\n'))}</system-out>`);
+    const notes = [...(stateOnly ? [`${object.kind}: read as cluster state; no rule judges it on its own`] : []), ...passed.map(line)];
+    if (notes.length > 0) body.push(`      <system-out>${xml(notes.join('\n'))}</system-out>`);
     cases.push(body.length === 0 ? `    <testcase ${attributes.join(' ')}/>` : `    <testcase ${attributes.join(' ')}>\n${body.join('\n')}\n    </testcase>`);
   }
-  const counts = `tests="${result.checked.length}" failures="${failures}" errors="0" skipped="0"`;
+  const counts = `tests="${result.checked.length}" failures="${failures}" errors="0" skipped="${skipped}"`;
   return [
     '<?xml version="1.0" encoding="UTF-8"?>',
     `<testsuites name="mtls-guard check" ${counts}>`,
