@@ -73,11 +73,11 @@ t.test('the production install starts and serves from a clean directory, writing
   const asRoot = process.getuid?.() === 0;
   if (asRoot) chownSync(join(certs, 'tls.key'), 65532, 65532);
   const before = tree(app);
-  // Under tap, the child records its process info when it exits; as 65532 it may not write the repository's .tap.
-  const tapScratch = mkdtempSync(join(tmpdir(), 'mtls-guard-image-tap-'));
-  if (asRoot) chownSync(tapScratch, 65532, 65532);
-  const env = { PATH: process.env['PATH'] ?? '', HOME: join(app, 'no-home'), _TAPJS_PROCESSINFO_CWD_: tapScratch };
-  const server = spawn(process.execPath, [cli, 'serve', '--port', '0', '--metrics-port', '0', '--tls-cert-file', join(certs, 'tls.crt'), '--tls-key-file', join(certs, 'tls.key')],
+  // As in the image, the server loads nothing from outside the app directory. Under tap, every child is given a
+  // NODE_OPTIONS that loads tap's process-info hook from the checkout, which UID 65532 may not be able to reach (a
+  // clone in a 0700 directory): `env -u NODE_OPTIONS` drops it, whatever the test runner adds.
+  const env = { PATH: process.env['PATH'] ?? '', HOME: join(app, 'no-home') };
+  const server = spawn('/usr/bin/env', ['-u', 'NODE_OPTIONS', process.execPath, cli, 'serve', '--port', '0', '--metrics-port', '0', '--tls-cert-file', join(certs, 'tls.crt'), '--tls-key-file', join(certs, 'tls.key')],
     { cwd: app, env, stdio: ['ignore', 'pipe', 'pipe'], ...(asRoot ? { uid: 65532, gid: 65532 } : {}) });
   let output = '';
   server.stdout.on('data', (c) => (output += c));
