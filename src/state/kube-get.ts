@@ -17,10 +17,11 @@ export async function kubeGet(kubeConfig: KubeConfig, path: string, timeoutMs: n
   return new Promise<KubeResponse>((resolve, reject) => {
     const send = url.protocol === 'http:' ? httpRequest : httpsRequest;
     const req = send(url, options, (res) => {
-      const chunks: Buffer[] = [];
-      res.on('data', (chunk: Buffer) => chunks.push(chunk));
+      const chunks: string[] = [];
+      res.setEncoding('utf8');
+      res.on('data', (chunk: string) => chunks.push(chunk));
       res.on('error', reject);
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, body: Buffer.concat(chunks).toString('utf8') }));
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, body: chunks.join('') }));
     });
     req.setTimeout(timeoutMs, () => req.destroy(new Error(`GET ${url.pathname}: no answer in ${timeoutMs} ms`)));
     if (signal) {
