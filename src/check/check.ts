@@ -87,8 +87,6 @@ function compareFindings(a: LocatedFinding, b: LocatedFinding): number {
   return 0;
 }
 
-const STATE_ONLY_KINDS: ReadonlySet<string> = new Set(['Namespace', 'Node', 'ConfigMap', 'MutatingWebhookConfiguration']);
-
 function inputRef(item: SourcedObject, defaultNamespace: string): ObjectRef {
   const metadata = (item.object['metadata'] ?? {}) as { name?: unknown; namespace?: unknown };
   const kind = String(item.object['kind']);
@@ -112,7 +110,7 @@ const objectOf = (entry: Entry): ObjectRef => ({
 /** Build the state from every object, then evaluate each checked object against it. Throws UserError on bad input objects. */
 export function check(items: readonly SourcedObject[], policy: Policy, defaultNamespace: string, options: CheckOptions = {}): CheckResult {
   const context: LiveContext = liveContext(items, options.live, defaultNamespace);
-  const { state, entries } = buildState([...items, ...context.used], defaultNamespace);
+  const { state, entries, stateOnly } = buildState([...items, ...context.used], defaultNamespace);
   const checkedEntries = entries.filter((entry) => !context.isLive(entry.item));
   const findingsOf = (entry: Entry): Finding[] => {
     const result = evaluate(
@@ -156,9 +154,10 @@ export function check(items: readonly SourcedObject[], policy: Policy, defaultNa
     const entry = judged.get(item);
     if (entry) return { object: objectOf(entry), source: where(item.source) };
     const object = inputRef(item, defaultNamespace);
-    return STATE_ONLY_KINDS.has(object.kind)
-      ? { object, source: where(item.source), stateOnly: true }
-      : { object, source: where(item.source), skipped: `kind ${object.kind} is not checked by mtls-guard` };
+    if (stateOnly.has(item)) return { object, source: where(item.source), stateOnly: true };
+    const injectorKind = object.kind === 'ConfigMap' || object.kind === 'MutatingWebhookConfiguration';
+    const why = injectorKind ? `not Istio's sidecar injector configuration: mtls-guard does not read this ${object.kind}` : `kind ${object.kind} is not checked by mtls-guard`;
+    return { object, source: where(item.source), skipped: why };
   });
   return { findings, summary, checked, notes };
 }

@@ -37,12 +37,15 @@ export interface LoadedState {
   state: MemoryState;
   /** The objects mtls-guard checks (Pods, pod-template owners, PeerAuthentications), with their identity. */
   entries: Entry[];
+  /** The objects read only as cluster state: Namespaces, Nodes, Istio's injector configuration. */
+  stateOnly: Set<SourcedObject>;
 }
 
 /** The cluster state the objects describe. Throws UserError naming the file and line of a bad or duplicate object. */
 export function buildState(items: readonly SourcedObject[], defaultNamespace: string): LoadedState {
   const state = new MemoryState();
   const entries: Entry[] = [];
+  const stateOnly = new Set<SourcedObject>();
   const seen = new Map<string, SourcedObject>();
 
   for (const item of items) {
@@ -51,13 +54,14 @@ export function buildState(items: readonly SourcedObject[], defaultNamespace: st
       throw badObject(where(item.source), 'not a Kubernetes object: apiVersion and kind must be non-empty strings');
     }
     if (isMutatingWebhookConfiguration(apiVersion, objectKind) || isConfigMap(apiVersion, objectKind)) {
-      addInjectorObject(state, item, defaultNamespace, seen);
+      if (addInjectorObject(state, item, defaultNamespace, seen)) stateOnly.add(item);
       continue;
     }
     if (apiVersion === 'v1' && objectKind === 'Node') {
       const node = decodeNode(item.object);
       if (!node.ok) throw badObject(where(item.source), `Node: ${node.error}`);
       state.upsertNode(node.value);
+      stateOnly.add(item);
       continue;
     }
     const kind = classify(apiVersion, objectKind);
@@ -81,6 +85,7 @@ export function buildState(items: readonly SourcedObject[], defaultNamespace: st
       const decoded = decodeNamespace(item.object);
       if (!decoded.ok) fail(decoded.error);
       else state.upsertNamespace(decoded.value);
+      stateOnly.add(item);
       continue;
     }
     const judged: Judgement = identity.kind === 'Pod' && hasStatus(item.object) ? 'carries' : 'intent';
@@ -96,12 +101,11 @@ export function buildState(items: readonly SourcedObject[], defaultNamespace: st
     }
     entries.push({ item, identity, judged });
   }
-  return { state, entries };
+  return { state, entries, stateOnly };
 }
 
-
-/** Istio's injector webhook configurations and istio-sidecar-injector ConfigMaps (SPEC 1.2); other ones are ignored. */
-function addInjectorObject(state: MemoryState, item: SourcedObject, defaultNamespace: string, seen: Map<string, SourcedObject>): void {
+/** Istio's injector webhook configurations and istio-sidecar-injector ConfigMaps (SPEC 1.2); false for other ones, which are ignored. */
+function addInjectorObject(state: MemoryState, item: SourcedObject, defaultNamespace: string, seen: Map<string, SourcedObject>): boolean {
   const id = identify(item.object);
   if (!id.ok) throw badObject(where(item.source), id.error);
   const webhooks = id.value.kind === 'MutatingWebhookConfiguration';
@@ -111,11 +115,12 @@ function addInjectorObject(state: MemoryState, item: SourcedObject, defaultNames
     ? decodeInjectorWebhooks(item.object)
     : decodeInjectorConfig({ ...item.object, metadata: { ...(item.object['metadata'] as object), namespace } });
   if (!decoded.ok) throw badObject(where(item.source), `${what}: ${decoded.error}`);
-  if (!decoded.value) return;
+  if (!decoded.value) return false;
   const key = `${id.value.kind}/${namespace}/${id.value.name}`;
   const first = seen.get(key);
   if (first) throw duplicate(what, where(first.source), where(item.source));
   seen.set(key, item);
   if ('webhooks' in decoded.value) state.upsertInjectorWebhooks(decoded.value);
   else state.upsertInjectorConfig(decoded.value);
+  return true;
 }

@@ -109,16 +109,17 @@ t.test('JUnit XML: one test case per checked object, parsed by junit2json', asyn
   const suite = parsed.testsuite?.[0];
   const cases = suite?.testcase ?? [];
   const json = JSON.parse(spawnCli([...args, '-o', 'json']).stdout) as { findings: { object: { kind: string; namespace: string; name: string } }[] };
-  // examples/ holds 9 objects (3 Namespaces, 5 judged, an AdmissionReview); unnamespaced.yaml adds 3 more.
+  // examples/ holds 9 objects (3 Namespaces, 5 judged, an AdmissionReview); unnamespaced.yaml adds 3 more (one an app ConfigMap).
   const summary = (JSON.parse(spawnCli([...args, '-o', 'json']).stdout) as { summary: { objects: number } }).summary;
   t.equal(cases.length, 12, 'one test case per input object, passing ones included, as conftest does');
   t.equal(suite?.tests, summary.objects, 'as many as the objects check counts');
   t.equal(suite?.failures, 2, 'the two denials fail');
-  t.equal(suite?.skipped, 1, 'the kind mtls-guard does not check is skipped');
+  t.equal(suite?.skipped, 2, 'the kind mtls-guard does not check, and a ConfigMap that is not the injector, are skipped');
   const passing = cases.filter((c) => !c.failure && !c.skipped).map((c) => c.name);
   t.ok(passing.includes('Deployment shop/storefront'), 'an object without findings passes');
   t.ok(passing.includes('Namespace shop'), 'a Namespace, read as state, passes');
   t.match(cases.find((c) => c.name === 'AdmissionReview (no name)')?.skipped?.[0]?.message, /kind AdmissionReview is not checked/);
+  t.match(cases.find((c) => c.name === 'ConfigMap default/ignored')?.skipped?.[0]?.message, /not Istio's sidecar injector configuration/);
   const failed = cases.filter((c) => c.failure).map((c) => c.name).sort();
   t.same(failed, ['Deployment legacy/billing', 'PeerAuthentication legacy/default']);
   const billing = cases.find((c) => c.name === 'Deployment legacy/billing');

@@ -104,7 +104,7 @@ metadata: { name: legacy }
   const replaced = run(`apiVersion: v1\nkind: Namespace\nmetadata: { name: shop }\n---\n${deployment('shop', 'web')}`, { live: cluster });
   t.same(verdicts(replaced), ['deny pod-requires-mesh Deployment shop/web'], "the file's unlabelled shop wins");
   t.same(replaced.summary.sources, { files: 2, cluster: { 'cluster:test': 1 }, overridden: ['Namespace shop'], skipped: 0 });
-  t.same(replaced.checked.map((c) => c.object.name), ['web'], 'live objects are context, not checked');
+  t.same(replaced.checked.map((c) => `${c.object.kind} ${c.object.name}${c.stateOnly ? ' (state)' : ''}`), ['Namespace shop (state)', 'Deployment web'], 'live objects are context, not checked');
   const nowhere = run(deployment('nowhere', 'web'), { live: cluster });
   t.match(nowhere.findings[0]?.message, /neither in the input nor in cluster:test.*create it in cluster:test/);
 });
