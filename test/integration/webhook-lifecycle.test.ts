@@ -208,7 +208,7 @@ function exchange(
   port: number,
   ca: string | string[],
   body: Buffer,
-  options: { agent: Agent | false; hold?: Promise<unknown>; onWritten?: () => void },
+  options: { agent: Agent | false; hold?: Promise<unknown>; onWritten?: () => void; localAddress?: string },
 ): Promise<Exchange> {
   const result: Exchange = { outcome: 'no-response', status: 0, text: '', fingerprint: '', handshake: false, startedAt: performance.now(), error: '' };
   return new Promise((resolve) => {
@@ -229,6 +229,7 @@ function exchange(
         ca,
         servername: 'localhost',
         agent: options.agent,
+        ...(options.localAddress ? { localAddress: options.localAddress } : {}),
         headers: { 'content-type': 'application/json', 'content-length': body.length },
       },
       (res) => {
@@ -289,6 +290,7 @@ function scrape(port: number): Promise<string> {
 t.test('certificate rotation under load: renewed certificates from the same CA, zero failed handshakes or reviews', async (t) => {
   const ROTATIONS = 4;
   const NEW_CONNECTION_CLIENTS = 4;
+  const NEW_CONNECTIONS_PER_SECOND = 100;
   const KEEP_ALIVE_CLIENTS = 2;
   const initial = await generateCertificates({ service: 'mtls-guard', namespace: 'mtls-guard' });
   const ca = { cert: initial.caCert, key: initial.caKey };
@@ -316,10 +318,15 @@ t.test('certificate rotation under load: renewed certificates from the same CA, 
     else answered += 1;
   };
   const clients = [
-    ...Array.from({ length: NEW_CONNECTION_CLIENTS }, async () => {
+    // Each from its own address, at most NEW_CONNECTIONS_PER_SECOND: under the server's per-peer rate of new
+    // connections (128/s after a burst of 512), which would otherwise refuse a fast machine's loop.
+    ...Array.from({ length: NEW_CONNECTION_CLIENTS }, async (_, i) => {
+      const localAddress = `127.0.0.${10 + i}`;
       while (loading) {
         const review = nextReview();
-        const x = await exchange(server.port, ca.cert, review.body, { agent: false });
+        const paced = new Promise((r) => setTimeout(r, 1000 / NEW_CONNECTIONS_PER_SECOND));
+        const x = await exchange(server.port, ca.cert, review.body, { agent: false, localAddress });
+        await paced;
         fresh.push(x);
         record(x, review.uid, review.allowed);
         if (x.outcome === 'answered' && !x.handshake) failures.push('a new-connection request reported no handshake');
