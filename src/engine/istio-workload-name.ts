@@ -8,9 +8,9 @@
 import type { Labels, WorkloadFacts } from './types.js';
 
 export const WORKLOAD_NAME_LABEL = 'service.istio.io/workload-name';
-const POD_TEMPLATE_HASH = 'pod-template-hash';
-const ROLLOUTS_POD_TEMPLATE_HASH = 'rollouts-pod-template-hash';
-const DEPLOYMENT_CONFIG = 'deploymentconfig';
+export const POD_TEMPLATE_HASH = 'pod-template-hash';
+export const ROLLOUTS_POD_TEMPLATE_HASH = 'rollouts-pod-template-hash';
+export const DEPLOYMENT_CONFIG = 'deploymentconfig';
 /** A Job named `<cronjob>-<scheduled time in minutes>` is taken for its CronJob's (istio cronJobNameRegexp). */
 const CRONJOB_JOB_NAME = /^(.+)-\d{8,10}$/;
 

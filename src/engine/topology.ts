@@ -11,10 +11,10 @@ export const REGION_LABEL = 'topology.kubernetes.io/region';
 export const ZONE_LABEL = 'topology.kubernetes.io/zone';
 export const SUBZONE_LABEL = 'topology.istio.io/subzone';
 export const NETWORK_LABEL = 'topology.istio.io/network';
-const LEGACY_REGION_LABEL = 'failure-domain.beta.kubernetes.io/region';
-const LEGACY_ZONE_LABEL = 'failure-domain.beta.kubernetes.io/zone';
+export const LEGACY_REGION_LABEL = 'failure-domain.beta.kubernetes.io/region';
+export const LEGACY_ZONE_LABEL = 'failure-domain.beta.kubernetes.io/zone';
 /** Pod labels that set the locality themselves, the newer first (pkg/model GetLocalityLabel). */
-const LOCALITY_LABELS = ['topology.istio.io/locality', 'istio-locality'] as const;
+export const LOCALITY_LABELS = ['topology.istio.io/locality', 'istio-locality'] as const;
 
 export const DEFAULT_CLUSTER_ID = 'Kubernetes';
 

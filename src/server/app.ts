@@ -95,7 +95,7 @@ export async function buildApp(options: AppOptions): Promise<WebhookServer> {
     metrics.refusedConnections.inc({ reason: why });
     logger.warn({ peer, reason: why }, 'connection closed');
   });
-  const reader: BodyReader = { budget: options.budget ?? new BodyBudget(BODY_BUDGET.total, BODY_BUDGET.perPeer), large: new LargeBodyParser() };
+  const reader: BodyReader = { budget: options.budget ?? new BodyBudget(BODY_BUDGET.total, BODY_BUDGET.perPeer), large: new LargeBodyParser(() => source.state.labelKeysRead()) };
 
   const app = Fastify({
     loggerInstance: logger,

@@ -33,17 +33,33 @@ const WORKER_IDLE_MS = 1000;
 
 interface Task {
   body: ArrayBuffer;
+  /** The label keys the engine read when the body was handed to the worker. */
+  labelKeys?: ReadonlySet<string>;
   resolve: (value: unknown) => void;
   reject: (error: Error) => void;
 }
 
-/** Parses large bodies in a worker thread, one at a time; peers take turns, so one peer's queue never delays another's by more than one parse. */
+const NO_KEYS: ReadonlySet<string> = new Set();
+
+/** The queue of bodies to parse again: served as a peer of its own, at its turn. */
+const PARSED_AGAIN = '\u0000parsed again';
+
+/**
+ * Parses large bodies in a worker thread, one at a time; peers take turns, so one peer's queue never delays
+ * another's by more than one parse. `labelKeys` gives the label keys the engine reads now: the worker cuts large
+ * label maps down to them, and a body parsed while they grew is parsed again.
+ */
 export class LargeBodyParser {
   readonly #waiting = new Map<string, Task[]>();
+  readonly #labelKeys: () => ReadonlySet<string>;
   #worker: Worker | undefined;
   #idle: NodeJS.Timeout | undefined;
   #current: Task | undefined;
   #nextId = 0;
+
+  constructor(labelKeys: () => ReadonlySet<string> = () => NO_KEYS) {
+    this.#labelKeys = labelKeys;
+  }
 
   parse(peer: string, body: ArrayBuffer): Promise<unknown> {
     return new Promise((resolve, reject) => {
@@ -82,7 +98,8 @@ export class LargeBodyParser {
     this.#waiting.delete(peer);
     if (queue.length > 0) this.#waiting.set(peer, queue);
     this.#current = task;
-    const request: ParseRequest = { id: ++this.#nextId, body: task.body };
+    task.labelKeys = this.#labelKeys();
+    const request: ParseRequest = { id: ++this.#nextId, body: task.body, labelKeys: [...task.labelKeys] };
     try {
       this.#spawned().postMessage(request, [task.body]);
     } catch (error) {
@@ -101,6 +118,21 @@ export class LargeBodyParser {
     this.#idle.unref();
   }
 
+  #answered(answer: ParseAnswer): void {
+    if ('error' in answer) return this.#settle((task) => task.reject(new NotAdmissionReview(answer.error)));
+    const task = this.#current;
+    const used = task?.labelKeys ?? NO_KEYS;
+    const now = this.#labelKeys();
+    if (task && now !== used && [...now].some((key) => !used.has(key))) {
+      // The injector came to select on a label the worker may have cut: parse the body again.
+      this.#current = undefined;
+      task.body = answer.body;
+      this.#waiting.set(PARSED_AGAIN, [task, ...(this.#waiting.get(PARSED_AGAIN) ?? [])]);
+      return this.#next();
+    }
+    this.#settle((current) => current.resolve(answer.value));
+  }
+
   #settle(settle: (task: Task) => void): void {
     const task = this.#current;
     this.#current = undefined;
@@ -114,9 +146,7 @@ export class LargeBodyParser {
       resourceLimits: { maxOldGenerationSizeMb: WORKER_HEAP_MB, maxYoungGenerationSizeMb: 16 },
     });
     worker.unref();
-    worker.on('message', (answer: ParseAnswer) =>
-      this.#settle((task) => ('error' in answer ? task.reject(new NotAdmissionReview(answer.error)) : task.resolve(answer.value))),
-    );
+    worker.on('message', (answer: ParseAnswer) => this.#answered(answer));
     // Out of memory (a body no API server sends) or any other death: that body is refused; the next gets a new worker.
     const died = (error?: Error): void => {
       if (this.#worker !== worker) return;

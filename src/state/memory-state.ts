@@ -1,6 +1,7 @@
 /** An in-memory ClusterState, indexed by namespace. Fed by manifests (`check`) or by informers (`serve`). */
 import type { InjectionState, InjectorConfig, InjectorWebhookConfiguration } from '../engine/injector.js';
 import { mayBeOutsideMesh } from '../engine/mesh.js';
+import { labelKeysRead } from '../engine/label-keys.js';
 import { indexPolicies, type PolicyIndex } from '../engine/peer-authentication.js';
 import type { CallerEvidence, ClusterState, NamespaceFacts, NodeFacts, PeerAuthenticationFacts, WorkloadFacts } from '../engine/types.js';
 
@@ -36,6 +37,8 @@ export class MemoryState implements ClusterState {
   readonly #injectorWebhooks = new Map<string, InjectorWebhookConfiguration>();
   readonly #injectorConfigs = new Map<string, InjectorConfig>();
   #injection: InjectionState | undefined;
+  /** Built when first asked after the injector changed. */
+  #labelKeys: ReadonlySet<string> | undefined;
 
   namespace(name: string): NamespaceFacts | undefined {
     return this.#namespaces.get(name);
@@ -149,8 +152,15 @@ export class MemoryState implements ClusterState {
     if (this.#injectorConfigs.delete(`${namespace}/${name}`)) this.#injectionChanged();
   }
 
+  /** Every label key the engine may read from a reviewed object in this state (a new Set after each change of them). */
+  labelKeysRead(): ReadonlySet<string> {
+    this.#labelKeys ??= labelKeysRead(this.injection());
+    return this.#labelKeys;
+  }
+
   #injectionChanged(): void {
     this.#injection = undefined;
+    this.#labelKeys = undefined;
     this.changes?.everything();
   }
 

@@ -319,7 +319,7 @@ t.test('certificate rotation under load: renewed certificates from the same CA, 
   };
   const clients = [
     // Each from its own address, at most NEW_CONNECTIONS_PER_SECOND: under the server's per-peer rate of new
-    // connections (128/s after a burst of 512), which would otherwise refuse a fast machine's loop.
+    // connections (128/s after a burst of 1,024), which would otherwise refuse a fast machine's loop.
     ...Array.from({ length: NEW_CONNECTION_CLIENTS }, async (_, i) => {
       const localAddress = `127.0.0.${10 + i}`;
       while (loading) {
