@@ -9,6 +9,7 @@ import { runApiServer } from './apiserver.js';
 import { runAudit } from './audit.js';
 import { runEngine } from './engine.js';
 import { runHttps } from './https.js';
+import { runLiveness } from './liveness.js';
 import { runMemory } from './memory.js';
 
 const quick = process.argv.includes('--quick');
@@ -24,6 +25,8 @@ const https = await runHttps(quick);
 log('https done');
 const memory = await runMemory(quick);
 log('memory done');
+const liveness = await runLiveness(quick);
+log('liveness done');
 const apiserver = await runApiServer(quick);
 log('API server done');
 
@@ -35,6 +38,7 @@ const results = {
   audit,
   https,
   memory,
+  liveness,
   apiserver,
   seconds: Math.round((Date.now() - started) / 1000),
 };
@@ -72,6 +76,11 @@ for (const r of https.fixedRate) {
 }
 row([`memory, ${memory.pods} pods / ${memory.controllers} controllers / ${memory.nodes} nodes / ${memory.namespaces} ns / ${memory.peerAuthentications} policies`, `RSS ${memory.rssMB} MB, heap ${memory.heapUsedMB} MB`, `empty process RSS ${memory.baselineRssMB} MB`, `${memory.bytesPerPod} B per pod`]);
 row([`memory, the same with the continuous audit`, `RSS ${memory.withAudit.rssMB} MB, heap ${memory.withAudit.heapUsedMB} MB`, `audit off RSS ${memory.rssMB} MB`, `+${(memory.withAudit.rssMB - memory.rssMB).toFixed(1)} MB`]);
+const l = liveness;
+row([`/healthz (new TLS connection, 1 s timeout) while 2 clients send ${(l.reviewBytes / 1048576).toFixed(1)} MiB reviews of ${l.labels} labels, 2 CPU burners (ms p50 / p99 / max)`,
+  `${l.loaded.probes.latencyMs.p50} / ${l.loaded.probes.latencyMs.p99} / ${l.loaded.probes.latencyMs.max}; ${l.loaded.probes.overTimeout} of ${l.loaded.probes.probes} over 1 s`,
+  `no big reviews ${l.quiet.latencyMs.p50} / ${l.quiet.latencyMs.p99} / ${l.quiet.latencyMs.max}`,
+  `${(l.loaded.probes.latencyMs.max / Math.max(l.quiet.latencyMs.max, 0.1)).toFixed(1)}x max; reviews ${JSON.stringify(l.loaded.reviews.answered)}, p50 ${l.loaded.reviews.latencyMs.p50} ms`]);
 const a = apiserver;
 row([`pod creation via kube-apiserver ${a.version}, ${a.withWebhook.pods} pods at ${a.withWebhook.concurrency} (ms avg / p95 / p99)`,
   `${a.withWebhook.avgMs} / ${a.withWebhook.p95Ms} / ${a.withWebhook.p99Ms}`, `no webhook ${a.withoutWebhook.avgMs} / ${a.withoutWebhook.p95Ms} / ${a.withoutWebhook.p99Ms}`,
