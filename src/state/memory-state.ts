@@ -3,7 +3,8 @@ import type { InjectionState, InjectorConfig, InjectorWebhookConfiguration } fro
 import { mayBeOutsideMesh } from '../engine/mesh.js';
 import { labelKeysRead } from '../engine/label-keys.js';
 import { indexPolicies, type PolicyIndex } from '../engine/peer-authentication.js';
-import type { CallerEvidence, ClusterState, NamespaceFacts, NodeFacts, PeerAuthenticationFacts, WorkloadFacts } from '../engine/types.js';
+import type { CallerEvidence, ClusterState, Labels, NamespaceFacts, NodeFacts, PeerAuthenticationFacts, WorkloadFacts } from '../engine/types.js';
+import { hashLabels, hashOwner, Interner, sameLabels, sameOwner } from './interner.js';
 
 /** What changed in the state, for whoever keeps something derived from it (the audit's posture). */
 export interface StateChanges {
@@ -32,6 +33,9 @@ export class MemoryState implements ClusterState {
   readonly #candidates = new Map<string, Map<string, WorkloadFacts>>();
   readonly #policies = new Map<string, PeerAuthenticationFacts>();
   readonly #nodes = new Map<string, NodeFacts>();
+  /** The pods of one controller carry equal labels and the same owner: each is held once. */
+  readonly #labelSets = new Interner<Labels>(hashLabels, sameLabels);
+  readonly #owners = new Interner<{ kind: string; name: string }>(hashOwner, sameOwner);
   /** Built on the first PeerAuthentication review after a policy changed. */
   #policyIndex: PolicyIndex | undefined;
   readonly #injectorWebhooks = new Map<string, InjectorWebhookConfiguration>();
@@ -50,7 +54,7 @@ export class MemoryState implements ClusterState {
   }
 
   workload(namespace: string, kind: string, name: string): WorkloadFacts | undefined {
-    return this.#workloads.get(namespace)?.get(`${kind}/${name}`);
+    return this.#workloads.get(namespace)?.get(workloadKey(kind, name));
   }
 
   workloads(namespace: string): Iterable<WorkloadFacts> {
@@ -95,8 +99,11 @@ export class MemoryState implements ClusterState {
   }
 
   upsertWorkload(workload: WorkloadFacts): void {
-    const key = `${workload.kind}/${workload.name}`;
+    const key = workloadKey(workload.kind, workload.name);
     const before = this.#workloads.get(workload.namespace)?.get(key);
+    workload.labels = this.#labelSets.acquire(workload.labels);
+    if (workload.owner) workload.owner = this.#owners.acquire(workload.owner);
+    if (before) this.#release(before);
     setIn(this.#workloads, workload.namespace, key, workload);
     if (mayBeOutsideMesh(workload)) setIn(this.#candidates, workload.namespace, key, workload);
     else deleteIn(this.#candidates, workload.namespace, key);
@@ -104,11 +111,24 @@ export class MemoryState implements ClusterState {
   }
 
   deleteWorkload(namespace: string, kind: string, name: string): void {
-    const key = `${kind}/${name}`;
+    const key = workloadKey(kind, name);
     const before = this.#workloads.get(namespace)?.get(key);
     deleteIn(this.#workloads, namespace, key);
     deleteIn(this.#candidates, namespace, key);
-    if (before) this.changes?.workload(namespace, kind, name, before);
+    if (before) {
+      this.#release(before);
+      this.changes?.workload(namespace, kind, name, before);
+    }
+  }
+
+  #release(workload: WorkloadFacts): void {
+    this.#labelSets.release(workload.labels);
+    if (workload.owner) this.#owners.release(workload.owner);
+  }
+
+  /** Distinct label sets and owners the workloads share. */
+  get shared(): { labelSets: number; owners: number } {
+    return { labelSets: this.#labelSets.size, owners: this.#owners.size };
   }
 
   upsertPeerAuthentication(policy: PeerAuthenticationFacts): void {
@@ -171,6 +191,11 @@ export class MemoryState implements ClusterState {
   }
 }
 
+/** A workload's key within its namespace: the name alone for Pods (a Pod name has no "/"), kind/name for controllers. */
+function workloadKey(kind: string, name: string): string {
+  return kind === 'Pod' ? name : `${kind}/${name}`;
+}
+
 function setIn(index: Map<string, Map<string, WorkloadFacts>>, namespace: string, key: string, workload: WorkloadFacts): void {
   let byName = index.get(namespace);
   if (!byName) index.set(namespace, (byName = new Map()));
@@ -183,8 +208,3 @@ function deleteIn(index: Map<string, Map<string, WorkloadFacts>>, namespace: str
   if (byName?.size === 0) index.delete(namespace);
 }
 
-function sameLabels(a: Readonly<Record<string, string>>, b: Readonly<Record<string, string>>): boolean {
-  const keys = Object.keys(a);
-  if (keys.length !== Object.keys(b).length) return false;
-  return keys.every((key) => a[key] === b[key]);
-}
