@@ -19,7 +19,7 @@ import { INJECTOR_CONFIGMAP } from '../engine/injector.js';
 import { withTypeMeta } from '../engine/objects.js';
 import { MemoryState } from './memory-state.js';
 import { NamespaceArrivals } from './namespace-arrivals.js';
-import { Reflector, type ReflectorOptions, type ReflectorStore } from './reflector.js';
+import { Reflector, type ObjectKey, type ReflectorOptions, type ReflectorStore } from './reflector.js';
 import type { ResourceStatus, StateSource } from './source.js';
 
 export type ReflectorTuning = Pick<
@@ -54,11 +54,13 @@ const CONTROLLERS: readonly { resource: string; apiVersion: string; kind: string
   { resource: 'cronjobs', apiVersion: 'batch/v1', kind: 'CronJob', path: '/apis/batch/v1/cronjobs' },
 ];
 
-function keyOf(object: unknown): string | undefined {
+function keyOf(object: unknown): ObjectKey | undefined {
   const metadata = (object as { metadata?: { name?: unknown; namespace?: unknown } } | null)?.metadata;
   if (typeof metadata?.name !== 'string') return undefined;
-  return typeof metadata.namespace === 'string' && metadata.namespace ? `${metadata.namespace}/${metadata.name}` : metadata.name;
+  return { namespace: typeof metadata.namespace === 'string' ? metadata.namespace : '', name: metadata.name };
 }
+
+const describeKey = (key: ObjectKey | undefined): string | undefined => (key ? (key.namespace ? `${key.namespace}/${key.name}` : key.name) : undefined);
 
 /** Reviews that may wait at once for a namespace not cached yet, in all and per peer; more are answered 503 at once. */
 const MAX_NAMESPACE_WAITERS = 256;
@@ -79,7 +81,7 @@ export class KubeStateSource implements StateSource {
     const state = this.state;
     const arrivals = this.#arrivals;
     const skip = (resource: string, object: unknown, error: string): undefined => {
-      logger.warn({ resource, object: keyOf(object), error }, 'skipping an object mtls-guard cannot read');
+      logger.warn({ resource, object: describeKey(keyOf(object)), error }, 'skipping an object mtls-guard cannot read');
       return undefined;
     };
     /** A store for a namespaced resource: decode each object into facts, keyed namespace/name. */
@@ -98,11 +100,10 @@ export class KubeStateSource implements StateSource {
         const decoded = decode(object, identity);
         if (!decoded.ok) return skip(resource, object, decoded.error);
         put(decoded.value);
-        return `${identity.namespace}/${identity.name}`;
+        return { namespace: identity.namespace, name: identity.name };
       },
       remove(key) {
-        const [namespace = '', name = ''] = key.split('/');
-        drop(namespace, name);
+        drop(key.namespace, key.name);
       },
     });
     const pods = namespaced(
@@ -119,10 +120,10 @@ export class KubeStateSource implements StateSource {
         if (!namespace.ok) return skip('namespaces', object, namespace.error);
         state.upsertNamespace(namespace.value);
         arrivals.arrived(namespace.value.name);
-        return namespace.value.name;
+        return { namespace: '', name: namespace.value.name };
       },
       remove(key) {
-        state.deleteNamespace(key);
+        state.deleteNamespace(key.name);
       },
     };
     const peerAuthentications = namespaced(
@@ -140,14 +141,14 @@ export class KubeStateSource implements StateSource {
         if (!decoded.ok) return skip('mutatingwebhookconfigurations', item, decoded.error);
         if (!decoded.value) {
           const key = keyOf(item);
-          if (key !== undefined) state.deleteInjectorWebhooks(key);
+          if (key !== undefined) state.deleteInjectorWebhooks(key.name);
           return undefined;
         }
         state.upsertInjectorWebhooks(decoded.value);
-        return decoded.value.name;
+        return { namespace: '', name: decoded.value.name };
       },
       remove(key) {
-        state.deleteInjectorWebhooks(key);
+        state.deleteInjectorWebhooks(key.name);
       },
     };
     const injectorConfig: ReflectorStore = {
@@ -157,11 +158,10 @@ export class KubeStateSource implements StateSource {
         if (!decoded.ok) return skip('configmaps', item, decoded.error);
         if (!decoded.value) return undefined;
         state.upsertInjectorConfig(decoded.value);
-        return `${decoded.value.namespace}/${decoded.value.name}`;
+        return { namespace: decoded.value.namespace, name: decoded.value.name };
       },
       remove(key) {
-        const [namespace = '', name = ''] = key.split('/');
-        state.deleteInjectorConfig(namespace, name);
+        state.deleteInjectorConfig(key.namespace, key.name);
       },
     };
     const nodes: ReflectorStore = {
@@ -170,10 +170,10 @@ export class KubeStateSource implements StateSource {
         const node = decodeNode(object);
         if (!node.ok) return skip('nodes', object, node.error);
         state.upsertNode(node.value);
-        return node.value.name;
+        return { namespace: '', name: node.value.name };
       },
       remove(key) {
-        state.deleteNode(key);
+        state.deleteNode(key.name);
       },
     };
     const controllerStore = (controller: (typeof CONTROLLERS)[number]): ReflectorStore => ({
@@ -182,7 +182,7 @@ export class KubeStateSource implements StateSource {
         const object = withTypeMeta(item, controller.apiVersion, controller.kind);
         const identity = namespacedIdentity(object);
         if (!identity) return skip(controller.resource, object, 'no name or namespace');
-        const key = `${identity.namespace}/${identity.name}`;
+        const key = { namespace: identity.namespace, name: identity.name };
         if (controller.ownedBy !== undefined && controllerKind(object) === controller.ownedBy) {
           // Tracked by key (so a later release by its owner is seen), never stored.
           state.deleteWorkload(identity.namespace, controller.kind, identity.name);
@@ -194,8 +194,7 @@ export class KubeStateSource implements StateSource {
         return key;
       },
       remove(key) {
-        const [namespace = '', name = ''] = key.split('/');
-        state.deleteWorkload(namespace, controller.kind, name);
+        state.deleteWorkload(key.namespace, controller.kind, key.name);
       },
     });
     const common = { kubeConfig, logger, ...tuning };
