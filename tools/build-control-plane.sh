@@ -18,7 +18,9 @@ export CGO_ENABLED=0
 
 log() { echo "build-control-plane: $*" >&2; }
 
-command -v go >/dev/null 2>&1 || { log "go not found on PATH"; exit 1; }
+# Go's standard install, for a user whose PATH does not name it (root's .bashrc often adds it; su - does not).
+command -v go >/dev/null 2>&1 || [[ ! -x /usr/local/go/bin/go ]] || export PATH="/usr/local/go/bin:${PATH}"
+command -v go >/dev/null 2>&1 || { log "go not found on PATH (nor in /usr/local/go/bin)"; exit 1; }
 
 K8S_VERSION="$(go list -m -f '{{.Version}}' k8s.io/kubernetes)"
 ETCD_VERSION="$(go list -m -f '{{.Version}}' go.etcd.io/etcd/server/v3)"

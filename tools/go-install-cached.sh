@@ -18,7 +18,9 @@ if [[ -x "${OUT_DIR}/bin/${NAME}" ]] && { [[ ! -e "${STAMP_FILE}" ]] || [[ "$(ca
   echo "${OUT_DIR}/bin/${NAME}"
   exit 0
 fi
-command -v go >/dev/null 2>&1 || { log "go not found on PATH"; exit 1; }
+# Go's standard install, for a user whose PATH does not name it (root's .bashrc often adds it; su - does not).
+command -v go >/dev/null 2>&1 || [[ ! -x /usr/local/go/bin/go ]] || export PATH="/usr/local/go/bin:${PATH}"
+command -v go >/dev/null 2>&1 || { log "go not found on PATH (nor in /usr/local/go/bin)"; exit 1; }
 
 mkdir -p "${OUT_DIR}"
 TMP_BIN="$(mktemp -d "${OUT_DIR}/bin.tmp.XXXXXX")"

@@ -4,7 +4,9 @@
 MOD_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")/istio" && pwd)"
 CACHE_ROOT="${MTLS_GUARD_TOOLS_CACHE:-${HOME}/.cache/mtls-guard/tools}"
 log() { echo "${TOOL}: $*" >&2; }
-command -v go >/dev/null 2>&1 || { log "go not found on PATH"; exit 1; }
+# Go's standard install, for a user whose PATH does not name it (root's .bashrc often adds it; su - does not).
+command -v go >/dev/null 2>&1 || [[ ! -x /usr/local/go/bin/go ]] || export PATH="/usr/local/go/bin:${PATH}"
+command -v go >/dev/null 2>&1 || { log "go not found on PATH (nor in /usr/local/go/bin)"; exit 1; }
 export GOWORK=off CGO_ENABLED=0 GOFLAGS="-mod=readonly -buildvcs=false"
 
 ISTIO_VERSION="$(awk '$1 == "istio.io/istio" { print $2; exit }' "${MOD_DIR}/go.mod")"

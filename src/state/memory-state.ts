@@ -5,6 +5,7 @@ import { labelKeysRead } from '../engine/label-keys.js';
 import { indexPolicies, type PolicyIndex } from '../engine/peer-authentication.js';
 import type { CallerEvidence, ClusterState, Labels, NamespaceFacts, NodeFacts, PeerAuthenticationFacts, WorkloadFacts } from '../engine/types.js';
 import { hashLabels, hashOwner, Interner, sameLabels, sameOwner } from './interner.js';
+import { StoredWorkload } from './stored-workload.js';
 
 /** What changed in the state, for whoever keeps something derived from it (the audit's posture). */
 export interface StateChanges {
@@ -98,7 +99,10 @@ export class MemoryState implements ClusterState {
     if (this.#namespaces.delete(name)) this.changes?.namespace(name);
   }
 
-  upsertWorkload(workload: WorkloadFacts): void {
+  upsertWorkload(facts: WorkloadFacts): void {
+    // A stored workload's packed fields are getters: `{ ...stored }` drops them. Copy one with toJSON().
+    if (typeof facts.kind !== 'string') throw new TypeError('upsertWorkload: facts without a kind (a spread of a stored workload? copy it with toJSON())');
+    const workload = new StoredWorkload(facts);
     const key = workloadKey(workload.kind, workload.name);
     const before = this.#workloads.get(workload.namespace)?.get(key);
     workload.labels = this.#labelSets.acquire(workload.labels);

@@ -12,6 +12,7 @@ import { evaluate } from '../../src/engine/evaluate.js';
 import type { NamespaceFacts, PeerAuthenticationFacts, WorkloadFacts } from '../../src/engine/types.js';
 import { buildState } from '../../src/state/build-state.js';
 import { MemoryState } from '../../src/state/memory-state.js';
+import type { StoredWorkload } from '../../src/state/stored-workload.js';
 import { Random } from '../support/fuzz/random.js';
 import { enginePolicy } from '../support/pa-diff/compare.js';
 import { generate, manifests, NODES, policiesAfter, rootMenu, type GenState } from '../support/pa-diff/generate.js';
@@ -106,7 +107,7 @@ t.test('the posture kept by events and settled in slices equals the posture judg
       } else if (roll === 1 && target.workloads.length > 0) {
         const w = random.pick(target.workloads);
         live.deleteWorkload(w.namespace, w.kind, w.name);
-        if (random.chance(0.5)) live.upsertWorkload({ ...w, labels: { ...w.labels, app: random.pick(['web', 'db', 'api']) } });
+        if (random.chance(0.5)) live.upsertWorkload({ ...(w as StoredWorkload).toJSON(), labels: { ...w.labels, app: random.pick(['web', 'db', 'api']) } });
       } else if (roll === 2 && target.policies.length > 0) {
         const p = random.pick(target.policies);
         live.deletePeerAuthentication(p.namespace, p.name);

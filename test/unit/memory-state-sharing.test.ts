@@ -6,6 +6,7 @@ import t from 'tap';
 import type { WorkloadFacts } from '../../src/engine/types.js';
 import { hashLabels, sameLabels } from '../../src/state/interner.js';
 import { MemoryState } from '../../src/state/memory-state.js';
+import type { StoredWorkload } from '../../src/state/stored-workload.js';
 
 const pod = (name: string, labels: Record<string, string>, owner = 'web-1'): WorkloadFacts => ({
   apiVersion: 'v1', kind: 'Pod', namespace: 'shop', name, labels: { ...labels }, sidecarStatus: true, hostNetwork: false, finished: false,
@@ -51,4 +52,39 @@ t.test('the label hash ignores key order and tells values apart', async (t) => {
   t.ok(sameLabels({ a: '1' }, { a: '1' }));
   t.notOk(sameLabels({ a: '1' }, { b: '1' }));
   t.notOk(sameLabels({ a: undefined as unknown as string }, { b: '1' }), 'a missing key is not an undefined value');
+});
+
+t.test('a stored workload reads back every field it was given', async (t) => {
+  const proxies = [undefined, 'container', 'native-sidecar', 'init-container'] as const;
+  let compared = 0;
+  for (const proxy of proxies) {
+    for (let bits = 0; bits < 64; bits++) {
+      const facts: WorkloadFacts = {
+        apiVersion: bits & 1 ? 'apps/v1' : 'v1', kind: bits & 1 ? 'Deployment' : 'Pod', namespace: 'shop', name: `w-${bits}`, labels: { app: 'w' },
+        sidecarStatus: (bits & 2) !== 0, hostNetwork: (bits & 4) !== 0, finished: (bits & 8) !== 0, judgedBy: bits & 16 ? 'carries' : 'intent',
+      };
+      if (proxy) {
+        facts.proxy = proxy;
+        facts.proxyInStatus = (bits & 32) !== 0;
+        facts.proxyImage = 'istio/proxyv2:1.24.0';
+      }
+      if (bits & 32) Object.assign(facts, { nameGenerated: true, nodeName: 'node-1', owner: { kind: 'ReplicaSet', name: 'w-1' }, injectAnnotation: 'true' });
+      const state = new MemoryState();
+      state.upsertWorkload(facts);
+      const stored = state.workload('shop', facts.kind, facts.name) as StoredWorkload;
+      t.same(stored.toJSON(), facts, `${proxy ?? 'no proxy'} ${bits}`, { diagnostic: false });
+      for (const key of Object.keys(facts) as (keyof WorkloadFacts)[]) if (stored[key] !== facts[key] && key !== 'labels' && key !== 'owner') t.fail(`${key} reads back`);
+      compared++;
+    }
+  }
+  t.equal(compared, 256);
+});
+
+t.test('a spread of a stored workload (its getters dropped) is refused loudly, not stored without a kind', async (t) => {
+  const state = new MemoryState();
+  state.upsertWorkload(pod('a', { app: 'web' }));
+  const stored = state.workload('shop', 'Pod', 'a') as WorkloadFacts;
+  t.throws(() => state.upsertWorkload({ ...stored }), /toJSON/);
+  state.upsertWorkload({ ...(stored as StoredWorkload).toJSON(), labels: { app: 'db' } });
+  t.same(state.workload('shop', 'Pod', 'a')?.labels, { app: 'db' });
 });
