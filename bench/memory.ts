@@ -44,13 +44,15 @@ export interface MemoryResults {
   peerAuthentications: number;
   podBytesOnTheWire: number;
   rssMB: number;
+  /** The most RSS the process held at once during the sync (VmHWM). */
+  peakRssMB: number;
   heapUsedMB: number;
   heapGrowthMB: number;
   bytesPerPod: number;
   syncSeconds: number;
   baselineRssMB: number;
   /** The same load with the continuous audit following it (the posture of every workload). */
-  withAudit: { rssMB: number; heapUsedMB: number; syncSeconds: number };
+  withAudit: { rssMB: number; peakRssMB: number; heapUsedMB: number; syncSeconds: number };
 }
 
 export async function runMemory(quick: boolean): Promise<MemoryResults> {
@@ -134,10 +136,11 @@ current-context: replay
       }, reject);
     });
     const child = await runChild('plain');
-    const audited = JSON.parse(await runChild('audit')) as { after: NodeJS.MemoryUsage; syncMs: number };
-    const { before, after, syncMs, status } = JSON.parse(child) as {
+    const audited = JSON.parse(await runChild('audit')) as { after: NodeJS.MemoryUsage; peakRss: number; syncMs: number };
+    const { before, after, peakRss, syncMs, status } = JSON.parse(child) as {
       before: NodeJS.MemoryUsage;
       after: NodeJS.MemoryUsage;
+      peakRss: number;
       syncMs: number;
       status: Record<string, { objects: number }>;
     };
@@ -151,12 +154,13 @@ current-context: replay
       peerAuthentications: policies,
       podBytesOnTheWire: JSON.stringify(podAt(1)).length,
       rssMB: mb(after.rss),
+      peakRssMB: mb(peakRss),
       heapUsedMB: mb(after.heapUsed),
       heapGrowthMB: mb(after.heapUsed - before.heapUsed),
       bytesPerPod: Math.round((after.heapUsed - before.heapUsed) / pods),
       syncSeconds: Math.round(syncMs / 100) / 10,
       baselineRssMB: mb(before.rss),
-      withAudit: { rssMB: mb(audited.after.rss), heapUsedMB: mb(audited.after.heapUsed), syncSeconds: Math.round(audited.syncMs / 100) / 10 },
+      withAudit: { rssMB: mb(audited.after.rss), peakRssMB: mb(audited.peakRss), heapUsedMB: mb(audited.after.heapUsed), syncSeconds: Math.round(audited.syncMs / 100) / 10 },
     };
   } finally {
     server.close();

@@ -74,8 +74,8 @@ for (const r of https.fixedRate) {
   row([`HTTPS at ${r.rate}/s (ms p50 / p99 / p99.9)`, `${r.mtlsGuard.latencyMs.p50} / ${r.mtlsGuard.latencyMs.p99} / ${r.mtlsGuard.latencyMs.p99_9}`,
     `bare ${r.bare.latencyMs.p50} / ${r.bare.latencyMs.p99} / ${r.bare.latencyMs.p99_9}; OPA ${r.opa.latencyMs.p50} / ${r.opa.latencyMs.p99} / ${r.opa.latencyMs.p99_9}`, `errors ${r.mtlsGuard.errors}`]);
 }
-row([`memory, ${memory.pods} pods / ${memory.controllers} controllers / ${memory.nodes} nodes / ${memory.namespaces} ns / ${memory.peerAuthentications} policies`, `RSS ${memory.rssMB} MB, heap ${memory.heapUsedMB} MB`, `empty process RSS ${memory.baselineRssMB} MB`, `${memory.bytesPerPod} B per pod`]);
-row([`memory, the same with the continuous audit`, `RSS ${memory.withAudit.rssMB} MB, heap ${memory.withAudit.heapUsedMB} MB`, `audit off RSS ${memory.rssMB} MB`, `+${(memory.withAudit.rssMB - memory.rssMB).toFixed(1)} MB`]);
+row([`memory, ${memory.pods} pods / ${memory.controllers} controllers / ${memory.nodes} nodes / ${memory.namespaces} ns / ${memory.peerAuthentications} policies`, `RSS ${memory.rssMB} MB (peak ${memory.peakRssMB}), heap ${memory.heapUsedMB} MB`, `empty process RSS ${memory.baselineRssMB} MB`, `${memory.bytesPerPod} B per pod`]);
+row([`memory, the same with the continuous audit`, `RSS ${memory.withAudit.rssMB} MB (peak ${memory.withAudit.peakRssMB}), heap ${memory.withAudit.heapUsedMB} MB`, `audit off RSS ${memory.rssMB} MB`, `+${(memory.withAudit.rssMB - memory.rssMB).toFixed(1)} MB`]);
 const l = liveness;
 row([`/healthz (new TLS connection, 1 s timeout) while 2 clients send ${(l.reviewBytes / 1048576).toFixed(1)} MiB reviews of ${l.labels} labels, 2 CPU burners (ms p50 / p99 / max)`,
   `${l.loaded.probes.latencyMs.p50} / ${l.loaded.probes.latencyMs.p99} / ${l.loaded.probes.latencyMs.max}; ${l.loaded.probes.overTimeout} of ${l.loaded.probes.probes} over 1 s`,

@@ -21,13 +21,27 @@ interface TypeMeta {
 }
 
 /** One TypeMeta per apiVersion and kind: there are a handful. */
-const typeMetas = new Map<string, TypeMeta>();
+const typeMetas = new Map<string, Map<string, TypeMeta>>();
 
 function typeMetaOf(apiVersion: string, kind: string): TypeMeta {
-  const key = `${apiVersion} ${kind}`;
-  let meta = typeMetas.get(key);
-  if (!meta) typeMetas.set(key, (meta = { apiVersion, kind }));
+  let byKind = typeMetas.get(kind);
+  if (!byKind) typeMetas.set(kind, (byKind = new Map()));
+  let meta = byKind.get(apiVersion);
+  if (!meta) byKind.set(apiVersion, (meta = { apiVersion, kind }));
   return meta;
+}
+
+function proxyCode(proxy: ProxyPlacement | undefined): number {
+  switch (proxy) {
+    case undefined:
+      return 0;
+    case 'container':
+      return 1;
+    case 'native-sidecar':
+      return 2;
+    case 'init-container':
+      return 3;
+  }
 }
 
 export class StoredWorkload implements WorkloadFacts {
@@ -57,7 +71,7 @@ export class StoredWorkload implements WorkloadFacts {
       (facts.nameGenerated ? NAME_GENERATED : 0) |
       (facts.proxyInStatus ? PROXY_IN_STATUS : 0) |
       (facts.judgedBy === 'carries' ? CARRIES : 0) |
-      (PROXIES.indexOf(facts.proxy) << PROXY_SHIFT);
+      (proxyCode(facts.proxy) << PROXY_SHIFT);
   }
 
   get apiVersion(): string {
