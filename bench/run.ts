@@ -81,6 +81,11 @@ row([`/healthz (new TLS connection, 1 s timeout) while 2 clients send ${(l.revie
   `${l.loaded.probes.latencyMs.p50} / ${l.loaded.probes.latencyMs.p99} / ${l.loaded.probes.latencyMs.max}; ${l.loaded.probes.overTimeout} of ${l.loaded.probes.probes} over 1 s`,
   `no big reviews ${l.quiet.latencyMs.p50} / ${l.quiet.latencyMs.p99} / ${l.quiet.latencyMs.max}`,
   `${(l.loaded.probes.latencyMs.max / Math.max(l.quiet.latencyMs.max, 0.1)).toFixed(1)}x max; reviews ${JSON.stringify(l.loaded.reviews.answered)}, p50 ${l.loaded.reviews.latencyMs.p50} ms`]);
+if (l.earlierBuild) {
+  const e = l.earlierBuild.probes;
+  row(['/healthz under the same load: mtls-guard, earlier build (ms p50 / p99 / max)', `${e.latencyMs.p50} / ${e.latencyMs.p99} / ${e.latencyMs.max}; ${e.overTimeout} of ${e.probes} over 1 s`,
+    `this build ${l.loaded.probes.latencyMs.max} max`, `reviews ${JSON.stringify(l.earlierBuild.reviews.answered)}, p50 ${l.earlierBuild.reviews.latencyMs.p50} ms`]);
+}
 const a = apiserver;
 row([`pod creation via kube-apiserver ${a.version}, ${a.withWebhook.pods} pods at ${a.withWebhook.concurrency} (ms avg / p95 / p99)`,
   `${a.withWebhook.avgMs} / ${a.withWebhook.p95Ms} / ${a.withWebhook.p99Ms}`, `no webhook ${a.withoutWebhook.avgMs} / ${a.withoutWebhook.p95Ms} / ${a.withoutWebhook.p99Ms}`,
