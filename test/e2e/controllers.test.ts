@@ -32,9 +32,13 @@ const deployment = (name: string, template: Doc): string =>
     spec: { replicas: 2, selector: { matchLabels: { app: name } }, template: { metadata: { labels: { app: name }, ...template['metadata'] }, spec: template['spec'] } },
   });
 
-t.equal(kubectl(['create', 'namespace', 'shop']).code, 0);
-t.equal(kubectl(['label', 'namespace', 'shop', 'istio-injection=enabled']).code, 0);
-await until('the ServiceAccount controller made shop/default', () => kubectl(['get', 'serviceaccount', 'default', '-n', 'shop']).code === 0);
+// In a subtest, like everything after it: a top-level assertion followed by a top-level wait let tap end the
+// root test before the first subtest was queued ("cannot create subtest after parent test ends", in CI).
+t.test('the namespace shop, labelled for injection, with its default ServiceAccount', async (t) => {
+  t.equal(kubectl(['create', 'namespace', 'shop']).code, 0);
+  t.equal(kubectl(['label', 'namespace', 'shop', 'istio-injection=enabled']).code, 0);
+  await until('the ServiceAccount controller made shop/default', () => kubectl(['get', 'serviceaccount', 'default', '-n', 'shop']).code === 0);
+});
 
 t.test('a Deployment admitted by intent; its ReplicaSet is refused the Pods, which carry no proxy', async (t) => {
   const created = kubectl(['apply', '-f', '-'], deployment('web', { spec: { containers: [{ name: 'web', image: 'registry.example.com/web:1' }] } }));
