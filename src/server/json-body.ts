@@ -57,7 +57,7 @@ export class LargeBodyParser {
   #current: Task | undefined;
   #nextId = 0;
 
-  constructor(labelKeys: () => ReadonlySet<string> = () => NO_KEYS) {
+  constructor(labelKeys: () => ReadonlySet<string>) {
     this.#labelKeys = labelKeys;
   }
 

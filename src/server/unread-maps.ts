@@ -8,16 +8,13 @@
  */
 import { createHash } from 'node:crypto';
 import { ANNOTATION_KEYS } from '../engine/label-keys.js';
+import { isPlainObject as isObject, type PlainObject as Obj } from '../engine/objects.js';
 
 /** Maps with more keys than this are cut; smaller ones are left as they are. */
 export const CUT_ABOVE_KEYS = 64;
 
 /** Not a valid label or annotation key (a space, and no name part), so no object the API server stores has it. */
 export const CUT_KEYS_ENTRY = ' keys mtls-guard does not read';
-
-type Obj = Record<string, unknown>;
-
-const isObject = (value: unknown): value is Obj => typeof value === 'object' && value !== null && !Array.isArray(value);
 
 function cut(map: Obj, keep: ReadonlySet<string>): Obj | undefined {
   const keys = Object.keys(map);
