@@ -10,6 +10,8 @@ import { createHash } from 'node:crypto';
 import { ANNOTATION_KEYS } from '../engine/label-keys.js';
 import { isPlainObject as isObject, type PlainObject as Obj } from '../engine/objects.js';
 
+const annotationKeys: ReadonlySet<string> = new Set(ANNOTATION_KEYS);
+
 /** Maps with more keys than this are cut; smaller ones are left as they are. */
 export const CUT_ABOVE_KEYS = 64;
 
@@ -34,7 +36,6 @@ function cut(map: Obj, keep: ReadonlySet<string>): Obj | undefined {
  */
 export function cutUnreadMaps(value: unknown, labelKeys: ReadonlySet<string>): number {
   let count = 0;
-  const annotationKeys = new Set(ANNOTATION_KEYS);
   const stack: unknown[] = [value];
   while (stack.length > 0) {
     const node = stack.pop();
